@@ -1,0 +1,230 @@
+"""SARA: Similarity-based Activation Steering with Repulsion and Attraction (Tlaie, 2024).
+
+For activation matrices of the prompt (o), an attract prompt (a) and a repel prompt (r) at one
+layer, each (n_tokens, hidden), SARA reduces each to R = U_k S_k from a thin SVD of the matrix
+transposed to (hidden, n_tokens), takes per hidden unit i the cosines c_a[i] = cos(R_o[i], R_a[i])
+and c_r[i] = cos(R_o[i], R_r[i]), and rescales the prompt's activations per unit by
+(1 + coeff * (c_a - c_r)) at every token position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from sara_core.layers import edit_residual
+
+SIGNS = ("raw", "canonical")
+SCOPES = ("prompt", "every-step")
+
+
+def _as_matrix(x: torch.Tensor, name: str) -> torch.Tensor:
+    """Check an activation matrix (n_tokens, hidden) and return it as float32."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() == 3 and x.shape[0] == 1:
+        x = x[0]
+    if x.dim() != 2:
+        raise ValueError(f"{name} must have shape (n_tokens, hidden), got {tuple(x.shape)}")
+    if x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(f"{name} is empty: shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}")
+    return x.detach().to(torch.float32)
+
+
+@dataclass(frozen=True)
+class Factors:
+    """Thin SVD of one activation matrix transposed: X^T = U diag(S) V^T, float32."""
+
+    U: torch.Tensor  # (hidden, r)
+    S: torch.Tensor  # (r,)
+    n_tokens: int
+
+    def reduced(self, k: int) -> torch.Tensor:
+        """R = U_k S_k, shape (hidden, k)."""
+        return self.U[:, :k] * self.S[:k]
+
+
+def svd_factors(x: torch.Tensor, sign: str = "raw") -> Factors:
+    """Thin float32 SVD of an activation matrix (n_tokens, hidden), transposed to (hidden, n_tokens).
+
+    sign="raw" keeps LAPACK's signs (the author's code); sign="canonical" flips each singular vector
+    so the entry of largest magnitude in its column of U is positive (the u-based svd_flip rule),
+    which makes the result independent of the solver's sign choices.
+    """
+    if sign not in SIGNS:
+        raise ValueError(f"sign must be one of {SIGNS}, got {sign!r}")
+    m = _as_matrix(x, "activations").T  # (hidden, n_tokens)
+    U, S, _ = torch.linalg.svd(m, full_matrices=False)
+    if sign == "canonical":
+        idx = U.abs().argmax(dim=0)
+        signs = torch.sign(U[idx, torch.arange(U.shape[1], device=U.device)])
+        signs[signs == 0] = 1.0
+        U = U * signs
+    return Factors(U=U, S=S, n_tokens=int(m.shape[1]))
+
+
+def row_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity of matching rows; a row of zeros has no direction, so its cosine is 0."""
+    dot = (a * b).sum(dim=-1)
+    norms = a.norm(dim=-1) * b.norm(dim=-1)
+    out = torch.where(norms > 0, dot / norms.clamp_min(torch.finfo(a.dtype).tiny), 0.0)
+    return out.clamp(-1.0, 1.0)
+
+
+def resolve_k(k: int | None, *n_tokens: int) -> int:
+    """k=None means min(n_o, n_a, n_r); otherwise 1 <= k <= that min, or a clear ValueError."""
+    limit = min(n_tokens)
+    if k is None:
+        return limit
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise ValueError(f"k must be an integer or None, got {k!r}")
+    if not 1 <= k <= limit:
+        raise ValueError(
+            f"k={k} is out of range: it must be between 1 and {limit}, the token count of the "
+            f"shortest of the three prompts (original {n_tokens[0]}, attract {n_tokens[1]}, "
+            f"repel {n_tokens[2]})"
+        )
+    return k
+
+
+@dataclass(frozen=True)
+class SaraResult:
+    """What SARA computed for one prompt: per-unit cosines, scores and the rank used."""
+
+    cos_attract: torch.Tensor  # (hidden,)
+    cos_repel: torch.Tensor  # (hidden,)
+    scores: torch.Tensor  # (hidden,) = cos_attract - cos_repel, in [-2, 2]
+    k: int
+    n_tokens: tuple[int, int, int]  # (original, attract, repel)
+    reduced: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)  # R_o, R_a, R_r
+
+
+def sara_from_factors(fo: Factors, fa: Factors, fr: Factors, k: int | None = None) -> SaraResult:
+    """SARA's cosines and scores from precomputed SVD factors (lets attract/repel be reused)."""
+    k = resolve_k(k, fo.n_tokens, fa.n_tokens, fr.n_tokens)
+    if not fo.U.shape[0] == fa.U.shape[0] == fr.U.shape[0]:
+        raise ValueError(
+            "the three activation matrices must have the same hidden size, got "
+            f"{fo.U.shape[0]}, {fa.U.shape[0]}, {fr.U.shape[0]}"
+        )
+    ro, ra, rr = fo.reduced(k), fa.reduced(k), fr.reduced(k)
+    ca, cr = row_cosine(ro, ra), row_cosine(ro, rr)
+    return SaraResult(
+        cos_attract=ca,
+        cos_repel=cr,
+        scores=ca - cr,
+        k=k,
+        n_tokens=(fo.n_tokens, fa.n_tokens, fr.n_tokens),
+        reduced={"original": ro, "attract": ra, "repel": rr},
+    )
+
+
+def sara_components(
+    original: torch.Tensor,
+    attract: torch.Tensor,
+    repel: torch.Tensor,
+    k: int | None = None,
+    sign: str = "raw",
+) -> SaraResult:
+    """SARA's full result for three activation matrices of shape (n_tokens, hidden)."""
+    return sara_from_factors(
+        svd_factors(original, sign), svd_factors(attract, sign), svd_factors(repel, sign), k
+    )
+
+
+def sara_scores(
+    original: torch.Tensor,
+    attract: torch.Tensor,
+    repel: torch.Tensor,
+    k: int | None = None,
+    sign: str = "raw",
+) -> torch.Tensor:
+    """Per-hidden-unit SARA scores s = cos(R_o, R_a) - cos(R_o, R_r), float32, shape (hidden,)."""
+    return sara_components(original, attract, repel, k=k, sign=sign).scores
+
+
+def apply_scores(hidden: torch.Tensor, scores: torch.Tensor, coeff: float) -> torch.Tensor:
+    """Rescale every position of ``hidden`` (..., hidden) per unit by (1 + coeff * scores)."""
+    factor = 1.0 + coeff * scores.to(device=hidden.device, dtype=torch.float32)
+    return (hidden.to(torch.float32) * factor).to(hidden.dtype)
+
+
+@dataclass
+class SaraSteering:
+    """SARA steering toward ``attract`` and away from ``repel`` at block ``layer``.
+
+    ``attract_acts`` and ``repel_acts`` are the residual streams (n_tokens, hidden) of the two
+    steering prompts entering block ``layer``. Their SVDs are computed once here; the prompt's own
+    SVD is computed inside the hook, on the exact activations being steered.
+    scope="prompt" steers the prompt's forward pass only (generated tokens then attend to the
+    steered keys and values); scope="every-step" recomputes SARA on every forward pass, as the
+    author's code does (during cached decoding that is one token at a time, so k drops to 1).
+    """
+
+    attract_acts: torch.Tensor
+    repel_acts: torch.Tensor
+    layer: int
+    coeff: float = 1.0
+    k: int | None = None
+    sign: str = "raw"
+    scope: str = "prompt"
+    last_result: SaraResult | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.scope not in SCOPES:
+            raise ValueError(f"scope must be one of {SCOPES}, got {self.scope!r}")
+        if self.sign not in SIGNS:
+            raise ValueError(f"sign must be one of {SIGNS}, got {self.sign!r}")
+        self.attract_acts = _as_matrix(self.attract_acts, "attract activations")
+        self.repel_acts = _as_matrix(self.repel_acts, "repel activations")
+        self._fa = svd_factors(self.attract_acts, self.sign)
+        self._fr = svd_factors(self.repel_acts, self.sign)
+
+    @property
+    def max_k(self) -> int:
+        """Largest k the steering prompts allow (the prompt's own length may lower it further)."""
+        return min(self._fa.n_tokens, self._fr.n_tokens)
+
+    def analyse(self, original_acts: torch.Tensor, k: int | None = ...) -> SaraResult:
+        """SARA's result for the prompt activations (n_tokens, hidden), with this steering's k."""
+        k = self.k if k is ... else k
+        return sara_from_factors(svd_factors(original_acts, self.sign), self._fa, self._fr, k)
+
+    def _steer_one(self, hidden: torch.Tensor, record: bool) -> torch.Tensor:
+        """Steer one sequence (1, seq, hidden)."""
+        fo = svd_factors(hidden[0], self.sign)
+        limit = min(fo.n_tokens, self._fa.n_tokens, self._fr.n_tokens)
+        # During every-step decoding there is one token, so a user k > 1 is capped at what exists.
+        k = None if self.k is None else min(self.k, limit)
+        result = sara_from_factors(fo, self._fa, self._fr, k)
+        if record:
+            self.last_result = result
+        if self.coeff == 0:  # exact identity, and no needless float32 round trip
+            return hidden
+        return apply_scores(hidden, result.scores, self.coeff)
+
+    @contextmanager
+    def hook(self, model: nn.Module, row: int | None = None) -> Iterator[None]:
+        """Install the steering on ``model`` while the context is open; only batch ``row`` if given."""
+        calls = 0
+
+        def edit(hidden: torch.Tensor) -> torch.Tensor:
+            nonlocal calls
+            prefill = calls == 0 or hidden.shape[1] > 1
+            calls += 1
+            if not (prefill or self.scope == "every-step"):
+                return hidden
+            rows = range(hidden.shape[0]) if row is None else [row]
+            out = hidden.clone()
+            for r in rows:
+                out[r : r + 1] = self._steer_one(hidden[r : r + 1], record=prefill)
+            return out
+
+        with edit_residual(model, self.layer, edit):
+            yield
