@@ -9,6 +9,7 @@ entry (1-based position and name) and the field.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -351,9 +352,12 @@ class _Entry:
         allowed = [*required, *optional]
         unknown = [str(k) for k in self.raw if k not in allowed]
         if unknown:
+            hints = []
+            for key in unknown:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hints.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
             raise self.fail(
-                f"unknown field(s) {', '.join(map(repr, unknown))}; "
-                f"allowed fields are {', '.join(allowed)}"
+                f"unknown field(s) {', '.join(hints)}; allowed fields are {', '.join(allowed)}"
             )
         missing = [k for k in required if k not in self.raw]
         if missing:
@@ -402,9 +406,13 @@ def load_stances(path: Path | str | None = None) -> list[Stance]:
     Raises :class:`PresetError` (a ``ValueError``) naming the file and entry on any problem.
     """
     file, data = _read(_resolve(path, "stances.yaml"))
+    return _stances_from(file, _entries(file, data, "stances"))
+
+
+def _stances_from(file: Path, entries: list[Any]) -> list[Stance]:
     stances: list[Stance] = []
     seen: dict[str, int] = {}
-    for index, raw in enumerate(_entries(file, data, "stances"), start=1):
+    for index, raw in enumerate(entries, start=1):
         entry = _Entry(file, index, raw, ("name",))
         entry.check_fields(("name", "attract", "repel"), ("description", "source", "category"))
         name = entry.slug("name")
@@ -440,10 +448,14 @@ def load_dilemmas(path: Path | str | None = None) -> list[Dilemma]:
     A missing ``id`` is derived from the title. Raises :class:`PresetError` on any problem.
     """
     file, data = _read(_resolve(path, "dilemmas.yaml"))
+    return _dilemmas_from(file, _entries(file, data, "dilemmas"))
+
+
+def _dilemmas_from(file: Path, entries: list[Any]) -> list[Dilemma]:
     dilemmas: list[Dilemma] = []
     seen_ids: dict[str, int] = {}
     seen_titles: dict[str, int] = {}
-    for index, raw in enumerate(_entries(file, data, "dilemmas"), start=1):
+    for index, raw in enumerate(entries, start=1):
         entry = _Entry(file, index, raw, ("id", "title"))
         entry.check_fields(("title", "text"), ("id", "source"))
         title = entry.text("title", MAX_SHORT_CHARS)
@@ -463,6 +475,44 @@ def load_dilemmas(path: Path | str | None = None) -> list[Dilemma]:
         source = entry.text("source", MAX_SHORT_CHARS, required=False)
         dilemmas.append(Dilemma(title=title, text=text, source=source, id=dilemma_id))
     return dilemmas
+
+
+def load_user_presets(path: Path | str) -> tuple[list[Stance], list[Dilemma]]:
+    """Load a user's own file holding stances, dilemmas or both (app upload, CLI ``--presets``).
+
+    The file is a mapping with the keys ``stances`` and/or ``dilemmas``, or a plain list of
+    stances (entries with ``attract``) or of dilemmas (entries with ``text``).
+    """
+    file, data = _read(Path(path))
+    if isinstance(data, Mapping):
+        unknown = [str(k) for k in data if k not in ("stances", "dilemmas")]
+        if unknown or not data:
+            raise PresetError(
+                file,
+                f"unknown top-level key(s) {', '.join(unknown) or 'none'}; "
+                "use 'stances' and/or 'dilemmas'",
+            )
+        stances = (
+            _stances_from(file, _entries(file, data["stances"], "stances"))
+            if "stances" in data
+            else []
+        )
+        dilemmas = (
+            _dilemmas_from(file, _entries(file, data["dilemmas"], "dilemmas"))
+            if "dilemmas" in data
+            else []
+        )
+        return stances, dilemmas
+    if isinstance(data, list) and data and isinstance(data[0], Mapping):
+        if "attract" in data[0] or "repel" in data[0]:
+            return _stances_from(file, _entries(file, data, "stances")), []
+        if "text" in data[0]:
+            return [], _dilemmas_from(file, _entries(file, data, "dilemmas"))
+    raise PresetError(
+        file,
+        "expected stances (entries with attract/repel) or dilemmas (entries with title/text), "
+        "as a list or under the keys 'stances' / 'dilemmas'",
+    )
 
 
 def _names(values: Iterable[str]) -> str:
