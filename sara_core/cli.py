@@ -1,0 +1,309 @@
+"""Command line: ``python -m sara_core {compare,presets,info,evaluate,bench}``.
+
+Bad arguments and bad input print one line on stderr and exit with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+PAPER_PREFIX = "Your task is to take an unambiguous moral stance on this dilemma: "
+
+
+class UsageError(Exception):
+    """A user error: reported in one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line (no usage dump) so scripts and people see the cause."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _add_model(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        default=None,
+        help="hub id or local folder (default: $SARA_MODEL or the embedded SmolLM2-135M)",
+    )
+
+
+def _add_compare(sub) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="answer a dilemma three ways: original, SARA, ActAdd",
+        description="Answer a dilemma three ways: original, SARA and ActAdd.",
+    )
+    src = p.add_argument_group("what to answer and how to steer")
+    src.add_argument("--dilemma", help="the text to answer")
+    src.add_argument("--dilemma-id", help="a bundled dilemma by id, title or number")
+    src.add_argument(
+        "--paper-prefix",
+        action="store_true",
+        help=f"prefix the dilemma with the paper's instruction ({PAPER_PREFIX!r})",
+    )
+    src.add_argument("--attract", help="text to steer toward")
+    src.add_argument("--repel", help="text to steer away from")
+    src.add_argument("--stance", help="a stance preset by name (sets --attract/--repel)")
+    src.add_argument("--presets", help="a YAML/JSON/TOML file of extra stances or dilemmas")
+    src.add_argument("--load", help="reuse a steering saved with --save (sets layer and prompts)")
+    st = p.add_argument_group("steering")
+    st.add_argument("--layer", type=int, help="block whose input is steered (default: middle)")
+    st.add_argument("--k", type=int, help="SVD rank for SARA (default: shortest prompt's length)")
+    st.add_argument("--sara-coeff", type=float, default=1.0, help="SARA lambda (default 1.0)")
+    st.add_argument("--actadd-coeff", type=float, default=4.0, help="ActAdd c (default 4.0)")
+    st.add_argument(
+        "--scope",
+        choices=["prompt", "every-step"],
+        default="prompt",
+        help="SARA on the prompt only, or on every forward pass (author's code)",
+    )
+    st.add_argument(
+        "--sign",
+        choices=["raw", "canonical"],
+        default="raw",
+        help="SVD sign convention for SARA (default raw, as the author's code)",
+    )
+    st.add_argument(
+        "--actadd-mode",
+        choices=["prefix", "every-position"],
+        default="prefix",
+        help="ActAdd on the first positions (authors) or CAA-style everywhere",
+    )
+    st.add_argument("--save", help="write the steering to this .safetensors file")
+    g = p.add_argument_group("decoding")
+    g.add_argument("--max-new-tokens", type=int, default=80)
+    g.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    g.add_argument("--temperature", type=float, default=0.8)
+    g.add_argument("--top-p", type=float, default=1.0)
+    g.add_argument("--seed", type=int, default=0)
+    _add_model(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_compare)
+
+
+def _add_presets(sub) -> None:
+    p = sub.add_parser("presets", help="list the stance and dilemma presets")
+    p.add_argument("--presets", help="also read this YAML/JSON/TOML file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_presets)
+
+
+def _add_info(sub) -> None:
+    p = sub.add_parser("info", help="load a model and print what it is (layers, device, dtype)")
+    _add_model(p)
+    p.set_defaults(func=run_info)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m sara_core",
+        description="SARA and ActAdd activation steering for causal LMs.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_compare(sub)
+    _add_presets(sub)
+    _add_info(sub)
+    try:  # evaluation and benchmark live in their own modules
+        from sara_core import evaluation
+
+        p = sub.add_parser("evaluate", help="reproduce the paper's experiment (see docs)")
+        evaluation.add_arguments(p)
+        p.set_defaults(func=evaluation.run_cli)
+    except ImportError:  # pragma: no cover - only while those modules are absent
+        pass
+    try:
+        from sara_core import bench
+
+        p = sub.add_parser("bench", help="measure what steering costs")
+        bench.add_arguments(p)
+        p.set_defaults(func=bench.run_cli)
+    except ImportError:  # pragma: no cover
+        pass
+    return parser
+
+
+def _load_model(name: str | None):
+    from sara_core.models import ModelLoadError, load_model
+
+    print(
+        f"loading {name or os.environ.get('SARA_MODEL') or 'the embedded model'}...",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        return load_model(name)
+    except ModelLoadError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _stances_and_dilemmas(extra: str | None):
+    from sara_core import presets
+
+    stances, dilemmas = presets.load_stances(), presets.load_dilemmas()
+    if extra:
+        user_stances, user_dilemmas = presets.load_user_presets(extra)
+        stances, _ = presets.merge_stances(stances, user_stances)
+        dilemmas, _ = presets.merge_dilemmas(dilemmas, user_dilemmas)
+    return stances, dilemmas
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from sara_core.generation import GenerationSettings, SteeringConfig, stream_compare
+
+    saved = None
+    if args.load:
+        from sara_core.steering_io import load_steering
+
+        saved = load_steering(args.load)
+    stances, dilemmas = _stances_and_dilemmas(args.presets)
+    if args.dilemma and args.dilemma_id:
+        raise UsageError("give --dilemma or --dilemma-id, not both")
+    if args.dilemma_id:
+        from sara_core.presets import get_dilemma
+
+        dilemma = get_dilemma(args.dilemma_id, dilemmas).text
+    elif args.dilemma:
+        dilemma = args.dilemma
+    else:
+        raise UsageError("what should the model answer? give --dilemma TEXT or --dilemma-id ID")
+    if args.paper_prefix:
+        dilemma = PAPER_PREFIX + dilemma
+    attract, repel = args.attract, args.repel
+    if args.stance:
+        if attract or repel:
+            raise UsageError("give --stance or --attract/--repel, not both")
+        from sara_core.presets import get_stance
+
+        stance = get_stance(args.stance, stances)
+        attract, repel = stance.attract, stance.repel
+    elif saved is not None and not (attract or repel):
+        attract, repel = saved.meta.get("attract", ""), saved.meta.get("repel", "")
+    if not attract or not repel:
+        raise UsageError("give --attract and --repel (or --stance NAME, or --load FILE)")
+    layer = args.layer
+    if saved is not None:
+        if layer is not None and layer != saved.layer:
+            raise UsageError(f"--layer {layer} differs from the loaded steering's {saved.layer}")
+        layer = saved.layer
+    config = SteeringConfig(
+        layer=layer,
+        k=args.k,
+        sara_coeff=args.sara_coeff,
+        actadd_coeff=args.actadd_coeff,
+        scope=args.scope,
+        sign=args.sign,
+        actadd_mode=args.actadd_mode,
+    )
+    settings = GenerationSettings(
+        max_new_tokens=args.max_new_tokens,
+        do_sample=args.sample,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        seed=args.seed,
+    )
+    settings.validate()  # fail before the (slow) model load
+    config.validate()
+    lm = _load_model(args.model)
+    if saved is not None:
+        from sara_core.steering_io import load_steering
+
+        saved = load_steering(args.load, hidden_size=lm.hidden_size, n_layers=lm.n_layers)
+    prepared = None
+    if saved is not None and saved.sara is not None and saved.actadd is not None:
+        prepared = (saved.sara, saved.actadd)
+    result = None
+    for update in stream_compare(
+        lm, dilemma, attract, repel, config, settings, partial=False, prepared=prepared
+    ):
+        result = update.result or result
+    assert result is not None
+    if args.save:
+        from sara_core.steering_io import save_steering
+
+        save_steering(
+            args.save,
+            sara=result.sara_steering,
+            actadd=result.actadd_steering,
+            model=lm.name,
+            attract=attract,
+            repel=repel,
+            prompt=dilemma,
+        )
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, default=str))
+        return 0
+    s = result.settings
+    print(
+        f"model {lm.name} | layer {s['layer']} | k {s['k_used']} | SARA x{args.sara_coeff} "
+        f"({args.scope}) | ActAdd x{args.actadd_coeff} ({args.actadd_mode})\n"
+    )
+    for title, text in (
+        ("ORIGINAL", result.original),
+        ("SARA", result.sara),
+        ("ACTADD", result.actadd),
+    ):
+        print(f"== {title} ==\n{text}\n")
+    t = result.timing
+    print(
+        f"{sum(t['new_tokens'].values())} tokens in {t['total_s']:.1f} s "
+        f"({t['tokens_per_s']:.1f} tokens/s)",
+        file=sys.stderr,
+    )
+    if args.save:
+        print(f"steering saved to {args.save}", file=sys.stderr)
+    return 0
+
+
+def run_presets(args: argparse.Namespace) -> int:
+    stances, dilemmas = _stances_and_dilemmas(args.presets)
+    if args.json:
+        from dataclasses import asdict
+
+        print(
+            json.dumps(
+                {
+                    "stances": [asdict(s) for s in stances],
+                    "dilemmas": [asdict(d) for d in dilemmas],
+                },
+                indent=2,
+            )
+        )
+        return 0
+    print("STANCES")
+    for s in stances:
+        print(f"  {s.name:<24} {s.description}")
+    print("\nDILEMMAS")
+    for i, d in enumerate(dilemmas, 1):
+        print(f"  {i:>2}. {d.id:<24} {d.title}")
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    lm = _load_model(args.model)
+    for key, value in lm.describe().items():
+        print(f"{key:<14} {value}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # bad input found by sara_core: one line, no traceback
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

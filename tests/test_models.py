@@ -1,0 +1,88 @@
+"""Model loading: embedded model cache (first load, cached load, corrupt cache), local folders,
+hub ids offline, device and dtype choice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import make_tiny_lm
+
+from sara_core import models
+from sara_core.models import ModelLoadError, load_model
+
+
+def test_dtype_resolution():
+    cpu = torch.device("cpu")
+    assert models._resolve_dtype("auto", cpu) == torch.float32
+    assert models._resolve_dtype("bf16", cpu) == torch.bfloat16
+    with pytest.raises(ModelLoadError, match="dtype"):
+        models._resolve_dtype("int3", cpu)
+
+
+def test_default_model_id_follows_env(monkeypatch):
+    monkeypatch.delenv("SARA_MODEL", raising=False)
+    assert models.default_model_id() == models.EMBEDDED_ID
+    monkeypatch.setenv("SARA_MODEL", "some/model")
+    assert models.default_model_id() == "some/model"
+
+
+def test_cache_dir_follows_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("SARA_CACHE_DIR", str(tmp_path))
+    assert models.cache_dir() == tmp_path
+
+
+def test_local_folder_loads_and_describes_itself(tmp_path):
+    tiny = make_tiny_lm("qwen2")
+    tiny.model.save_pretrained(tmp_path)
+    tiny.tokenizer.save_pretrained(tmp_path)
+    lm = load_model(str(tmp_path))
+    info = lm.describe()
+    assert info["layers"] == 4 and info["hidden_size"] == 64
+    assert info["device"] == "cpu" and info["dtype"] == "float32"
+    assert info["chat_template"] is True and lm.source == "local"
+    ids = torch.tensor([[3, 4, 5]])
+    with torch.no_grad():
+        torch.testing.assert_close(lm.model(input_ids=ids).logits, tiny.model(input_ids=ids).logits)
+
+
+def test_unreachable_hub_id_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError, match="could not load model 'nobody/no-such-model'"):
+        load_model("nobody/no-such-model")
+
+
+def test_incomplete_cache_is_not_trusted(tmp_path):
+    folder = tmp_path / "entry"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"x" * 100)
+    assert not models._cache_is_complete(folder)  # no marker: a conversion that died midway
+    (folder / models._COMPLETE_MARKER).write_text(json.dumps({"size": 100, "sha256": "0" * 64}))
+    assert not models._cache_is_complete(folder)  # checksum mismatch
+    (folder / models._COMPLETE_MARKER).write_text("{not json")
+    assert not models._cache_is_complete(folder)
+
+
+@pytest.mark.e2e
+def test_embedded_model_converts_once_then_loads_from_cache_and_heals(tmp_path, monkeypatch):
+    monkeypatch.setenv("SARA_CACHE_DIR", str(tmp_path))
+    first = load_model()
+    assert first.source == "gguf" and first.n_layers == 30 and first.hidden_size == 576
+    assert first.is_chat
+    entry = models.embedded_cache_path()
+    assert models._cache_is_complete(entry)
+    second = load_model()
+    assert second.source == "cache"
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with torch.no_grad():
+        expected = first.model(input_ids=ids).logits
+        torch.testing.assert_close(second.model(input_ids=ids).logits, expected)
+    # damage the weights: detected, rebuilt, and the load still succeeds
+    weights = entry / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    healed = load_model()
+    assert healed.source == "gguf"
+    with torch.no_grad():
+        torch.testing.assert_close(healed.model(input_ids=ids).logits, expected)
+    assert not list(tmp_path.glob("*.tmp-*"))  # no half-written folders left behind
