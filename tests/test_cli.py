@@ -1,0 +1,131 @@
+"""The command line: one-line errors with exit code 2, and real answers on the embedded model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sara_core.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["compare", "--bogus"],
+        ["compare", "--dilemma", "x", "--attract", "a"],
+        ["compare", "--attract", "a", "--repel", "b"],
+        ["compare", "--dilemma", "x", "--stance", "no_such_stance"],
+        ["compare", "--dilemma", "x", "--dilemma-id", "lifeboat", "--stance", "utilitarian"],
+        ["compare", "--dilemma", "x", "--stance", "utilitarian", "--attract", "y"],
+        ["compare", "--dilemma", "x", "--stance", "utilitarian", "--max-new-tokens", "0"],
+        ["compare", "--dilemma", "x", "--stance", "utilitarian", "--sara-coeff", "nan"],
+        ["compare", "--dilemma", "x", "--stance", "utilitarian", "--actadd-coeff", "1e9"],
+        ["compare", "--dilemma", "x", "--stance", "utilitarian", "--scope", "always"],
+        ["compare", "--dilemma", "x", "--stance", "utilitarian", "--k", "0"],
+        ["compare", "--dilemma", "x", "--stance", "utilitarian", "--layer", "two"],
+        ["compare", "--dilemma-id", "no-such-dilemma", "--stance", "utilitarian"],
+        ["compare", "--dilemma", "x", "--stance", "utilitarian", "--presets", "/nonexistent.yaml"],
+        ["compare", "--dilemma", "x", "--load", "/nonexistent.safetensors"],
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_2(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+    assert "Traceback" not in err[0]
+
+
+def test_presets_lists_bundled_entries(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert "utilitarian" in out and "parent_criminal" in out
+
+
+def test_presets_accepts_a_user_file(tmp_path, capsys):
+    user = tmp_path / "mine.yaml"
+    user.write_text(
+        "stances:\n  - name: sunny\n    attract: It is a bright day.\n    repel: It is a dark day.\n"
+    )
+    assert main(["presets", "--presets", str(user), "--json"]) == 0
+    names = [s["name"] for s in json.loads(capsys.readouterr().out)["stances"]]
+    assert "sunny" in names and "utilitarian" in names
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "sara_core", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
+
+
+@pytest.mark.e2e
+def test_compare_json_on_the_embedded_model(tmp_path):
+    out = tmp_path / "steer.safetensors"
+    proc = _cli(
+        "compare",
+        "--dilemma-id",
+        "parent_criminal",
+        "--paper-prefix",
+        "--stance",
+        "utilitarian",
+        "--max-new-tokens",
+        "24",
+        "--json",
+        "--save",
+        str(out),
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert set(data) == {"original", "sara", "actadd", "settings", "timing"}
+    assert all(data[k].strip() for k in ("original", "sara", "actadd"))
+    assert data["settings"]["layer"] == 15 and data["settings"]["model"].startswith("embedded")
+    assert out.is_file()
+    # the saved steering reproduces the same answers when loaded back
+    again = _cli(
+        "compare",
+        "--dilemma-id",
+        "parent_criminal",
+        "--paper-prefix",
+        "--load",
+        str(out),
+        "--max-new-tokens",
+        "24",
+        "--json",
+    )
+    assert again.returncode == 0, again.stderr
+    assert {k: json.loads(again.stdout)[k] for k in ("original", "sara", "actadd")} == {
+        k: data[k] for k in ("original", "sara", "actadd")
+    }
+
+
+@pytest.mark.e2e
+def test_compare_text_output_and_bad_layer_on_the_real_model():
+    proc = _cli(
+        "compare",
+        "--dilemma",
+        "Is it ever right to lie?",
+        "--stance",
+        "kantian",
+        "--max-new-tokens",
+        "8",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "== ORIGINAL ==" in proc.stdout and "== SARA ==" in proc.stdout
+    bad = _cli("compare", "--dilemma", "x", "--stance", "kantian", "--layer", "30")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines()[-1] == (
+        "error: layer 30 is out of range: this model has 30 blocks (0..29)"
+    )
