@@ -75,7 +75,7 @@ class ActAddSteering:
 
     @contextmanager
     def hook(self, model: nn.Module, row: int | None = None) -> Iterator[None]:
-        """Install the steering on ``model`` while the context is open; only batch ``row`` if given."""
+        """Install the steering while the context is open; only on batch ``row`` if given."""
         calls = 0
         rows = slice(None) if row is None else slice(row, row + 1)
 

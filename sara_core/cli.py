@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-PAPER_PREFIX = "Your task is to take an unambiguous moral stance on this dilemma: "
+from sara_core.presets import PAPER_PREFIX
 
 
 class UsageError(Exception):

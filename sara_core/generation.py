@@ -34,7 +34,7 @@ MAX_NEW_TOKENS = 1024
 
 @dataclass
 class GenerationSettings:
-    """Decoding shared by the three answers. Greedy by default; sampling reproduces with ``seed``."""
+    """Decoding shared by the three answers: greedy by default; sampling reproduces by seed."""
 
     max_new_tokens: int = 80
     do_sample: bool = False
@@ -112,7 +112,7 @@ def _check_choice(name: str, value, choices: tuple) -> None:
 
 
 def default_layer(lm: LoadedModel) -> int:
-    """A middle block: early enough to change the reasoning, late enough to see the prompt's meaning."""
+    """A middle block: late enough to carry the prompt's meaning, early enough to redirect it."""
     return lm.n_layers // 2
 
 

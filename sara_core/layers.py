@@ -103,7 +103,7 @@ class _StopForward(Exception):
 
 
 def residual_at(model: nn.Module, input_ids: torch.Tensor, layer: int) -> torch.Tensor:
-    """Residual stream entering block ``layer`` for ``input_ids`` (batch, seq) -> (batch, seq, hidden).
+    """Residual stream entering block ``layer``: (batch, seq) ids -> (batch, seq, hidden).
 
     Stops the forward pass at that block, so reading an early layer costs only the blocks before it.
     """

