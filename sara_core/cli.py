@@ -154,7 +154,7 @@ def _stances_and_dilemmas(extra: str | None):
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from sara_core.generation import GenerationSettings, SteeringConfig, stream_compare
+    from sara_core.generation import GenerationSettings, SteeringConfig, compare
 
     saved = None
     if args.load:
@@ -217,12 +217,7 @@ def run_compare(args: argparse.Namespace) -> int:
     prepared = None
     if saved is not None and saved.sara is not None and saved.actadd is not None:
         prepared = (saved.sara, saved.actadd)
-    result = None
-    for update in stream_compare(
-        lm, dilemma, attract, repel, config, settings, partial=False, prepared=prepared
-    ):
-        result = update.result or result
-    assert result is not None
+    result = compare(lm, dilemma, attract, repel, config, settings, prepared=prepared)
     if args.save:
         from sara_core.steering_io import save_steering
 

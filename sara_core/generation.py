@@ -305,25 +305,30 @@ class CompareUpdate:
         return self.original, self.sara, self.actadd
 
 
-def stream_compare(
+@dataclass
+class _Plan:
+    """A validated request: everything ``_run`` needs, checked before any work starts."""
+
+    input_ids: torch.Tensor
+    attract: str
+    repel: str
+    layer: int
+    config: SteeringConfig
+    settings: GenerationSettings
+    batched: bool
+    prepared: tuple[SaraSteering, ActAddSteering] | None
+
+
+def _plan(
     lm: LoadedModel,
     prompt: str,
     attract: str,
     repel: str,
-    config: SteeringConfig | None = None,
-    settings: GenerationSettings | None = None,
-    *,
-    partial: bool = True,
-    prepared: tuple[SaraSteering, ActAddSteering] | None = None,
-) -> Iterator[CompareUpdate]:
-    """Answer ``prompt`` three ways, yielding the partial answers as they grow.
-
-    The work runs in a worker thread; closing the iterator early stops generation at the next token.
-    Raises ValueError (before any work) for bad input. ``partial=False`` skips the per-token
-    snapshots (what ``compare`` uses). ``prepared`` reuses steerings made earlier (e.g. loaded
-    from a file): their activations and layer are kept, coefficients and options come from
-    ``config``.
-    """
+    config: SteeringConfig | None,
+    settings: GenerationSettings | None,
+    prepared: tuple[SaraSteering, ActAddSteering] | None,
+) -> _Plan:
+    """Validate a request; every problem is a ValueError with a message a user can act on."""
     config = config or SteeringConfig()
     settings = settings or GenerationSettings()
     settings.validate()
@@ -352,113 +357,142 @@ def stream_compare(
             f"{min(sara_len, input_ids.shape[1])}"
         )
     batched = lm.device.type == "cuda" if config.batched is None else config.batched
+    return _Plan(input_ids, attract, repel, layer, config, settings, batched, prepared)
 
-    updates: queue.Queue = queue.Queue()
-    stop = threading.Event()
+
+def _steerings(lm: LoadedModel, plan: _Plan) -> tuple[SaraSteering, ActAddSteering, float]:
+    """Build both steerings (or re-use prepared ones); also returns when SARA's was ready."""
+    c, layer = plan.config, plan.layer
+    if plan.prepared is None:
+        sara = prepare_sara(lm, plan.attract, plan.repel, layer, c.sara_coeff, c.k, c.sign, c.scope)
+        t_sara = time.perf_counter()
+        actadd = prepare_actadd(lm, plan.attract, plan.repel, layer, c.actadd_coeff, c.actadd_mode)
+    else:
+        old_sara, old_actadd = plan.prepared
+        sara = SaraSteering(
+            old_sara.attract_acts, old_sara.repel_acts, layer, c.sara_coeff, c.k, c.sign, c.scope
+        )
+        t_sara = time.perf_counter()
+        actadd = ActAddSteering(old_actadd.diff, layer, c.actadd_coeff, c.actadd_mode)
+    return sara, actadd, t_sara
+
+
+def _run(
+    lm: LoadedModel,
+    plan: _Plan,
+    on_update: Callable[[CompareUpdate], None] | None,
+    stop: threading.Event,
+) -> CompareResult:
+    """Prepare both steerings and generate the three answers; ``on_update`` gets snapshots."""
     texts = ["", "", ""]
     eos = _eos_ids(lm)
 
     def publish(offset: int, rows: list[list[int]]) -> None:
-        if not partial:
+        if on_update is None:
             return
         for i, ids in enumerate(rows):
             texts[offset + i] = decode(lm, _cut_at_eos(ids, eos))
-        updates.put(CompareUpdate(*texts, status="generating"))
+        on_update(CompareUpdate(*texts, status="generating"))
+
+    t0 = time.perf_counter()
+    with MODEL_LOCK:
+        if on_update is not None:
+            on_update(CompareUpdate(status="preparing"))
+        sara, actadd, t_sara = _steerings(lm, plan)
+        t_prep = time.perf_counter()
+        first: float | None = None
+        per_row_s: list[float] = []
+        if plan.batched:
+            rows, first = generate(
+                lm,
+                plan.input_ids.repeat(3, 1),
+                plan.settings,
+                (sara, actadd),
+                (1, 2),
+                lambda r: publish(0, r),
+                stop,
+            )
+            per_row_s = [time.perf_counter() - t_prep] * 3
+        else:
+            rows = []
+            for i, steerings in enumerate([(), (sara,), (actadd,)]):
+                t_row = time.perf_counter()
+                (r,), f = generate(
+                    lm,
+                    plan.input_ids,
+                    plan.settings,
+                    steerings,
+                    None,
+                    lambda x, i=i: publish(i, x),
+                    stop,
+                )
+                first = first or f
+                rows.append(r)
+                per_row_s.append(time.perf_counter() - t_row)
+                if stop.is_set():
+                    break
+        t_end = time.perf_counter()
+    new_tokens = [len(r) for r in rows]
+    answers = [decode(lm, r) for r in rows] + [""] * (3 - len(rows))
+    gen_s = t_end - t_prep
+    timing = {
+        "sara_prep_s": t_sara - t0,
+        "actadd_prep_s": t_prep - t_sara,
+        "generate_s": gen_s,
+        "per_answer_s": dict(zip(ROWS, per_row_s, strict=False)),
+        "first_token_s": (first - t0) if first else None,
+        "total_s": t_end - t0,
+        "new_tokens": dict(zip(ROWS, new_tokens, strict=False)),
+        "tokens_per_s": sum(new_tokens) / gen_s if gen_s > 0 else None,
+        "batched": plan.batched,
+    }
+    settings = {
+        "model": lm.name,
+        "prompt_tokens": int(plan.input_ids.shape[1]),
+        **asdict(plan.config),
+        "layer": plan.layer,
+        "k_used": sara.last_result.k if sara.last_result else None,
+        **asdict(plan.settings),
+    }
+    return CompareResult(
+        *answers,
+        settings=settings,
+        timing=timing,
+        sara_analysis=sara.last_result,
+        sara_steering=sara,
+        actadd_steering=actadd,
+    )
+
+
+def stream_compare(
+    lm: LoadedModel,
+    prompt: str,
+    attract: str,
+    repel: str,
+    config: SteeringConfig | None = None,
+    settings: GenerationSettings | None = None,
+    *,
+    prepared: tuple[SaraSteering, ActAddSteering] | None = None,
+) -> Iterator[CompareUpdate]:
+    """Answer ``prompt`` three ways, yielding the partial answers as they grow.
+
+    Bad input raises ValueError here, at the call, before any work. The work then runs in a
+    worker thread; closing the iterator early stops generation at the next token. ``prepared``
+    reuses steerings made earlier (e.g. loaded from a file): their activations and layer are
+    kept, coefficients and options come from ``config``.
+    """
+    plan = _plan(lm, prompt, attract, repel, config, settings, prepared)
+    return _stream(lm, plan)
+
+
+def _stream(lm: LoadedModel, plan: _Plan) -> Iterator[CompareUpdate]:
+    updates: queue.Queue = queue.Queue()
+    stop = threading.Event()
 
     def work() -> None:
         try:
-            t0 = time.perf_counter()
-            with MODEL_LOCK:
-                updates.put(CompareUpdate(status="preparing"))
-                if prepared is None:
-                    sara = prepare_sara(
-                        lm,
-                        attract,
-                        repel,
-                        layer,
-                        config.sara_coeff,
-                        config.k,
-                        config.sign,
-                        config.scope,
-                    )
-                    t_sara = time.perf_counter()
-                    actadd = prepare_actadd(
-                        lm, attract, repel, layer, config.actadd_coeff, config.actadd_mode
-                    )
-                else:
-                    sara = SaraSteering(
-                        prepared[0].attract_acts,
-                        prepared[0].repel_acts,
-                        layer,
-                        config.sara_coeff,
-                        config.k,
-                        config.sign,
-                        config.scope,
-                    )
-                    t_sara = time.perf_counter()
-                    actadd = ActAddSteering(
-                        prepared[1].diff, layer, config.actadd_coeff, config.actadd_mode
-                    )
-                t_prep = time.perf_counter()
-                steer = (sara, actadd)
-                new_tokens: list[int] = []
-                first: float | None = None
-                per_row_s: list[float] = []
-                if batched:
-                    ids3 = input_ids.repeat(3, 1)
-                    rows, first = generate(
-                        lm, ids3, settings, steer, (1, 2), lambda r: publish(0, r), stop
-                    )
-                    per_row_s = [time.perf_counter() - t_prep] * 3
-                else:
-                    rows = []
-                    for i, steerings in enumerate([(), (sara,), (actadd,)]):
-                        t_row = time.perf_counter()
-                        (r,), f = generate(
-                            lm,
-                            input_ids,
-                            settings,
-                            steerings,
-                            None,
-                            lambda x, i=i: publish(i, x),
-                            stop,
-                        )
-                        first = first or f
-                        rows.append(r)
-                        per_row_s.append(time.perf_counter() - t_row)
-                        if stop.is_set():
-                            break
-                t_end = time.perf_counter()
-            new_tokens = [len(r) for r in rows]
-            answers = [decode(lm, r) for r in rows] + [""] * (3 - len(rows))
-            gen_s = t_end - t_prep
-            timing = {
-                "sara_prep_s": t_sara - t0,
-                "actadd_prep_s": t_prep - t_sara,
-                "generate_s": gen_s,
-                "per_answer_s": dict(zip(ROWS, per_row_s, strict=False)),
-                "first_token_s": (first - t0) if first else None,
-                "total_s": t_end - t0,
-                "new_tokens": dict(zip(ROWS, new_tokens, strict=False)),
-                "tokens_per_s": sum(new_tokens) / gen_s if gen_s > 0 else None,
-                "batched": batched,
-            }
-            result = CompareResult(
-                *answers,
-                settings={
-                    "model": lm.name,
-                    "prompt_tokens": int(input_ids.shape[1]),
-                    **asdict(config),
-                    "layer": layer,
-                    "k_used": sara.last_result.k if sara.last_result else None,
-                    **asdict(settings),
-                },
-                timing=timing,
-                sara_analysis=sara.last_result,
-                sara_steering=sara,
-                actadd_steering=actadd,
-            )
-            updates.put(CompareUpdate(*answers, status="done", result=result))
+            result = _run(lm, plan, updates.put, stop)
+            updates.put(CompareUpdate(*result.answers().values(), status="done", result=result))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
             updates.put(exc)
 
@@ -483,9 +517,13 @@ def compare(
     repel: str,
     config: SteeringConfig | None = None,
     settings: GenerationSettings | None = None,
+    *,
+    prepared: tuple[SaraSteering, ActAddSteering] | None = None,
 ) -> CompareResult:
-    """Answer ``prompt`` three ways: original, SARA-steered and ActAdd-steered."""
-    for update in stream_compare(lm, prompt, attract, repel, config, settings, partial=False):
-        if update.result is not None:
-            return update.result
-    raise RuntimeError("generation ended without a result")
+    """Answer ``prompt`` three ways: original, SARA-steered and ActAdd-steered.
+
+    Runs in the calling thread (no worker thread, so no second OpenMP thread pool competing
+    for the CPU); see ``stream_compare`` for the streaming form.
+    """
+    plan = _plan(lm, prompt, attract, repel, config, settings, prepared)
+    return _run(lm, plan, None, threading.Event())
