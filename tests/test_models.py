@@ -4,6 +4,7 @@ hub ids offline, device and dtype choice."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -61,6 +62,16 @@ def test_incomplete_cache_is_not_trusted(tmp_path):
     (folder / models._COMPLETE_MARKER).write_text(json.dumps({"size": 100, "sha256": "0" * 64}))
     assert not models._cache_is_complete(folder)  # checksum mismatch
     (folder / models._COMPLETE_MARKER).write_text("{not json")
+    assert not models._cache_is_complete(folder)
+    weights = folder / "model.safetensors"
+    good = {"size": 100, "sha256": models._file_sha256(weights)}
+    (folder / models._COMPLETE_MARKER).write_text(json.dumps(good))
+    assert models._cache_is_complete(folder)  # checksum verified
+    stale = {**good, "mtime_ns": weights.stat().st_mtime_ns, "sha256": "0" * 64}
+    (folder / models._COMPLETE_MARKER).write_text(json.dumps(stale))
+    assert models._cache_is_complete(folder)  # untouched since written: no need to hash
+    weights.write_bytes(b"y" * 100)  # same size, rewritten: mtime moves, the checksum decides
+    os.utime(weights, ns=(0, stale["mtime_ns"] + 10**9))
     assert not models._cache_is_complete(folder)
 
 
