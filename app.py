@@ -1125,8 +1125,22 @@ The 3 × 3 matrix is the average of the per-unit cosines between the reduced mat
 *Layer*: which block is steered (middle blocks usually matter most; try the **Layer sweep**).
 *k*: how many SVD directions to keep (auto = the shortest text's token count, the author's
 choice). *Scope*: **prompt** steers the question only; **every-step** re-applies SARA to each
-new token, as the author's code does (then k = 1 and each unit is scaled by −1, 1 or 3 × λ).
+new token, as the author's code does (then k = 1 and each unit is scaled by 1 − 2λ, 1 or 1 + 2λ).
 """
+
+
+def _answer_box(label: str, elem_id: str) -> gr.Textbox:
+    """One of the three side-by-side answers: read-only, scrolling, with a copy button."""
+    return gr.Textbox(
+        label=label,
+        lines=12,
+        max_lines=12,
+        autoscroll=True,
+        interactive=False,
+        buttons=["copy"],
+        elem_id=elem_id,
+        elem_classes=["answer"],
+    )
 
 
 def build_app(
@@ -1284,35 +1298,13 @@ def build_app(
                     stop_btn = gr.Button("■ Stop", variant="stop", size="lg", scale=1)
                 status = gr.Markdown("", elem_id="run-status", label="status")
                 with gr.Row(equal_height=True):
-                    out_original = gr.Textbox(
-                        label="Original",
-                        lines=12,
-                        max_lines=12,
-                        autoscroll=True,
-                        interactive=False,
-                        buttons=["copy"],
-                        elem_id="answer-original",
-                        elem_classes=["answer"],
-                    )
-                    out_sara = gr.Textbox(
-                        label="SARA",
-                        lines=12,
-                        max_lines=12,
-                        autoscroll=True,
-                        interactive=False,
-                        buttons=["copy"],
-                        elem_id="answer-sara",
-                        elem_classes=["answer"],
-                    )
-                    out_actadd = gr.Textbox(
-                        label="ActAdd",
-                        lines=12,
-                        max_lines=12,
-                        autoscroll=True,
-                        interactive=False,
-                        buttons=["copy"],
-                        elem_id="answer-actadd",
-                        elem_classes=["answer"],
+                    out_original, out_sara, out_actadd = (
+                        _answer_box(label, f"answer-{key}")
+                        for key, label in (
+                            ("original", "Original"),
+                            ("sara", "SARA"),
+                            ("actadd", "ActAdd"),
+                        )
                     )
                 gr.Markdown("### What SARA did")
                 summary_md = gr.Markdown("Run a comparison to see SARA's per-unit scores here.")

@@ -150,6 +150,18 @@ def check_text(lm: LoadedModel, name: str, text, max_tokens: int = MAX_PROMPT_TO
     return text.strip()
 
 
+def check_texts(lm: LoadedModel, prompt: str, attract: str, repel: str) -> tuple[str, str, str]:
+    """Check the three texts of a request (non-empty, within the token cap, attract != repel)."""
+    prompt = check_text(lm, "the dilemma", prompt)
+    attract = check_text(lm, "the attract prompt", attract)
+    repel = check_text(lm, "the repel prompt", repel)
+    if " ".join(attract.split()).lower() == " ".join(repel.split()).lower():
+        raise ValueError(
+            "attract and repel are the same text: steering needs two different prompts"
+        )
+    return prompt, attract, repel
+
+
 def prepare_sara(
     lm: LoadedModel,
     attract: str,
@@ -333,13 +345,7 @@ def _plan(
     settings = settings or GenerationSettings()
     settings.validate()
     config.validate(lm)
-    prompt = check_text(lm, "the dilemma", prompt)
-    attract = check_text(lm, "the attract prompt", attract)
-    repel = check_text(lm, "the repel prompt", repel)
-    if " ".join(attract.split()).lower() == " ".join(repel.split()).lower():
-        raise ValueError(
-            "attract and repel are the same text: steering needs two different prompts"
-        )
+    prompt, attract, repel = check_texts(lm, prompt, attract, repel)
     if prepared is not None:
         config = replace(config, layer=prepared[0].layer)
         if prepared[0].layer != prepared[1].layer:

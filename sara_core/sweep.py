@@ -21,7 +21,7 @@ from sara_core.actadd import ActAddSteering, pad_pair, space_pad_id
 from sara_core.generation import (
     GenerationSettings,
     SteeringConfig,
-    check_text,
+    check_texts,
     decode,
     encode_prompt,
     encode_steering_text,
@@ -144,17 +144,6 @@ def residuals_at_layers(
     return captured
 
 
-def _check_texts(lm: LoadedModel, prompt: str, attract: str, repel: str) -> tuple[str, str, str]:
-    prompt = check_text(lm, "the dilemma", prompt)
-    attract = check_text(lm, "the attract prompt", attract)
-    repel = check_text(lm, "the repel prompt", repel)
-    if " ".join(attract.split()).lower() == " ".join(repel.split()).lower():
-        raise ValueError(
-            "attract and repel are the same text: steering needs two different prompts"
-        )
-    return prompt, attract, repel
-
-
 def layer_sweep(
     lm: LoadedModel,
     prompt: str,
@@ -175,7 +164,7 @@ def layer_sweep(
     input before doing any work; ``progress(done, total, description)`` reports advance.
     """
     t0 = time.perf_counter()
-    prompt, attract, repel = _check_texts(lm, prompt, attract, repel)
+    prompt, attract, repel = check_texts(lm, prompt, attract, repel)
     SteeringConfig(k=k, sara_coeff=sara_coeff, actadd_coeff=actadd_coeff, sign=sign).validate()
     n_layers = lm.n_layers
     if layers is None:

@@ -122,6 +122,15 @@ def make_tiny_lm(arch: str = "llama", chat: bool = True, seed: int = 0, dtype=to
     return LoadedModel(model=model, tokenizer=tok, name=f"tiny-{arch}", source="config")
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models run faster on one thread (and do not fight other work for the cores)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
     return make_tiny_tokenizer()

@@ -9,15 +9,7 @@ import pytest
 
 from sara_core import bench as B
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_bench_on_a_tiny_model_produces_every_key(tiny_lm):

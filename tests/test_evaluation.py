@@ -13,16 +13,7 @@ from sara_core import evaluation as E
 from sara_core import judge as J
 from sara_core import report as R
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread (and do not fight other work for the cores)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class HashJudge:
