@@ -200,3 +200,17 @@ def test_prepared_steerings_are_reused(tiny_lm):
     )[-1].result
     assert again.answers() == first.answers()
     assert isinstance(first.sara_steering, SaraSteering)
+
+
+def test_chat_models_get_the_template_base_models_the_raw_text():
+    from sara_core.generation import encode_steering_text
+
+    chat, base = make_tiny_lm("llama", chat=True), make_tiny_lm("llama", chat=False)
+    raw = base.tokenizer(PROMPT)["input_ids"]
+    assert encode_prompt(base, PROMPT)[0].tolist() == raw
+    templated = encode_prompt(chat, PROMPT)[0].tolist()
+    assert len(templated) > len(raw)
+    assert chat.tokenizer.decode(templated).startswith("<|user|>")
+    assert chat.tokenizer.decode(templated).rstrip().endswith("<|assistant|>")
+    # steering texts are never templated, for chat and base models alike
+    assert encode_steering_text(chat, ATTRACT) == chat.tokenizer(ATTRACT)["input_ids"]
