@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -48,7 +48,6 @@ class LoadedModel:
     name: str
     load_seconds: float = 0.0
     source: str = ""  # "gguf" (converted now), "cache", "hub" or "local"
-    info: dict = field(default_factory=dict)
 
     @property
     def device(self) -> torch.device:
