@@ -14,10 +14,11 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -48,6 +49,10 @@ class LoadedModel:
     name: str
     load_seconds: float = 0.0
     source: str = ""  # "gguf" (converted now), "cache", "hub" or "local"
+    # Held by every code path that runs a forward pass with hooks installed: hooks live on the
+    # shared module, so two callers on one model must never overlap. One lock per loaded model,
+    # so requests on different models run side by side.
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def device(self) -> torch.device:
