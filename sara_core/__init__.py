@@ -2,46 +2,54 @@
 
 SARA (Similarity-based Activation Steering with Repulsion and Attraction, Tlaie 2024) rescales each
 hidden unit by how much more the prompt resembles an "attract" prompt than a "repel" prompt in an
-SVD-reduced space. ActAdd (Turner et al. 2023) adds a difference of activations. Both are here,
-with model loading, hooks that never leak, generation, plots, presets, a CLI and a benchmark.
+SVD-reduced space. ActAdd (Turner et al. 2023) adds a difference of activations. Both implement
+one :class:`Steering` interface; a batched decode loop gives every row its own steering.
 """
 
 from sara_core.actadd import ActAddSteering, actadd_vector
+from sara_core.config import GenerationSettings, SteeringConfig
+from sara_core.decoding import Continuation, Row, Sampling, decode_rows, score_continuations
 from sara_core.generation import (
     CompareResult,
     CompareUpdate,
-    GenerationSettings,
-    SteeringConfig,
+    PreparedSteerings,
     compare,
-    default_layer,
-    encode_prompt,
-    encode_steering_text,
     generate,
     prepare_actadd,
     prepare_sara,
     stream_compare,
 )
-from sara_core.layers import MODEL_LOCK, edit_residual, get_blocks, residual_at
-from sara_core.models import EMBEDDED_ID, LoadedModel, ModelLoadError, load_model
+from sara_core.layers import SteeringHooks, edit_residual, get_blocks, residual_at, residuals_at
+from sara_core.models import EMBEDDED_ID, LoadedModel, ModelBusyError, ModelLoadError, load_model
+from sara_core.prompts import encode_prompt, encode_steering_text
 from sara_core.sara import SaraResult, SaraSteering, sara_components, sara_scores, svd_factors
+from sara_core.steering import Steering
+from sara_core.validation import InputError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "EMBEDDED_ID",
-    "MODEL_LOCK",
     "ActAddSteering",
     "CompareResult",
     "CompareUpdate",
+    "Continuation",
     "GenerationSettings",
+    "InputError",
     "LoadedModel",
+    "ModelBusyError",
     "ModelLoadError",
+    "PreparedSteerings",
+    "Row",
+    "Sampling",
     "SaraResult",
     "SaraSteering",
+    "Steering",
     "SteeringConfig",
+    "SteeringHooks",
     "actadd_vector",
     "compare",
-    "default_layer",
+    "decode_rows",
     "edit_residual",
     "encode_prompt",
     "encode_steering_text",
@@ -51,8 +59,10 @@ __all__ = [
     "prepare_actadd",
     "prepare_sara",
     "residual_at",
+    "residuals_at",
     "sara_components",
     "sara_scores",
+    "score_continuations",
     "stream_compare",
     "svd_factors",
 ]

@@ -10,14 +10,13 @@ difference vector is added at every position, generated ones included.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
-from sara_core.layers import edit_residual, residual_at
+from sara_core.layers import residual_at
+from sara_core.steering import Steering
 
 MODES = ("prefix", "every-position")
 
@@ -52,8 +51,8 @@ def actadd_vector(
     return (acts[0] - acts[1]).to(torch.float32)
 
 
-@dataclass
-class ActAddSteering:
+@dataclass(eq=False)  # compared by identity: tensors have no truth value
+class ActAddSteering(Steering):
     """ActAdd at block ``layer``: ``diff`` is h_plus - h_minus (m, hidden); ``coeff`` is c."""
 
     diff: torch.Tensor
@@ -73,27 +72,19 @@ class ActAddSteering:
         """The steering tensor c * (h_plus - h_minus), (m, hidden)."""
         return self.coeff * self.diff
 
-    @contextmanager
-    def hook(self, model: nn.Module, row: int | None = None) -> Iterator[None]:
-        """Install the steering while the context is open; only on batch ``row`` if given."""
-        calls = 0
-        rows = slice(None) if row is None else slice(row, row + 1)
+    def edit(self, hidden: torch.Tensor, prefill: bool) -> torch.Tensor:
+        """Prefix mode: add c * diff to the prompt's first m positions, in the prefill only.
+        Every-position mode: add the mean row of c * diff at every position, prefill and decode."""
+        if self.coeff == 0:
+            return hidden
+        if self.mode == "every-position":
+            return hidden + self.tensor.mean(dim=0).to(hidden.device, hidden.dtype)
+        if not prefill:
+            return hidden
+        n = min(self.diff.shape[0], hidden.shape[1])
+        out = hidden.clone()
+        out[:, :n] = out[:, :n] + self.tensor[:n].to(hidden.device, hidden.dtype)
+        return out
 
-        def edit(hidden: torch.Tensor) -> torch.Tensor:
-            nonlocal calls
-            prefill = calls == 0 or hidden.shape[1] > 1
-            calls += 1
-            if self.coeff == 0:
-                return hidden
-            out = hidden.clone()
-            if self.mode == "every-position":
-                vec = self.tensor.mean(dim=0).to(hidden.device, hidden.dtype)
-                out[rows] = out[rows] + vec
-            elif prefill:
-                n = min(self.diff.shape[0], hidden.shape[1])
-                add = self.tensor[:n].to(hidden.device, hidden.dtype)
-                out[rows, :n] = out[rows, :n] + add
-            return out
-
-        with edit_residual(model, self.layer, edit):
-            yield
+    def to(self, device: torch.device | str) -> ActAddSteering:
+        return replace(self, diff=self.diff.to(device))

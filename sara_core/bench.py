@@ -175,7 +175,6 @@ def run_bench(
         GenerationSettings,
         SteeringConfig,
         compare,
-        default_layer,
         encode_prompt,
         generate,
         prepare_actadd,
@@ -200,7 +199,7 @@ def run_bench(
 
     lm = lm if lm is not None else load_model(model)
     prompt, attract, repel = _texts()
-    layer = default_layer(lm)
+    layer = lm.default_layer
     ids = encode_prompt(lm, prompt)
     settings = GenerationSettings(max_new_tokens=new_tokens, min_new_tokens=new_tokens)
     config = SteeringConfig(layer=layer)
@@ -209,7 +208,7 @@ def run_bench(
 
     def plain() -> float:
         t0 = time.perf_counter()
-        (out,), _ = generate(lm, ids, settings)
+        out = generate(lm, ids, settings).tokens[0]
         produced.append(len(out))
         return time.perf_counter() - t0
 

@@ -53,8 +53,14 @@ def _add_compare(sub) -> None:
     src.add_argument("--presets", help="a YAML/JSON/TOML file of extra stances or dilemmas")
     src.add_argument("--load", help="reuse a steering saved with --save (sets layer and prompts)")
     st = p.add_argument_group("steering")
-    st.add_argument("--layer", type=int, help="block whose input is steered (default: middle)")
-    st.add_argument("--k", type=int, help="SVD rank for SARA (default: shortest prompt's length)")
+    st.add_argument(
+        "--layer",
+        type=int,
+        help="block whose input is steered (default: the middle one; negative counts from the end)",
+    )
+    st.add_argument(
+        "--k", type=int, help="SVD rank for SARA (default or 0: the shortest prompt's length)"
+    )
     st.add_argument("--sara-coeff", type=float, default=1.0, help="SARA lambda (default 1.0)")
     st.add_argument("--actadd-coeff", type=float, default=4.0, help="ActAdd c (default 4.0)")
     st.add_argument(
@@ -132,7 +138,7 @@ def _load_model(name: str | None):
     from sara_core.models import ModelLoadError, load_model
 
     print(
-        f"loading {name or os.environ.get('SARA_MODEL') or 'the embedded model'}...",
+        f"loading {name or 'the embedded model'}...",
         file=sys.stderr,
         flush=True,
     )
@@ -154,13 +160,14 @@ def _stances_and_dilemmas(extra: str | None):
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from sara_core.generation import GenerationSettings, SteeringConfig, compare
+    from sara_core.generation import PreparedSteerings, compare
+    from sara_core.request import CompareRequest
 
     saved = None
     if args.load:
         from sara_core.steering_io import load_steering
 
-        saved = load_steering(args.load)
+        saved = load_steering(args.load)  # read early: a bad file fails before the model loads
     stances, dilemmas = _stances_and_dilemmas(args.presets)
     if args.dilemma and args.dilemma_id:
         raise UsageError("give --dilemma or --dilemma-id, not both")
@@ -186,38 +193,41 @@ def run_compare(args: argparse.Namespace) -> int:
         attract, repel = saved.meta.get("attract", ""), saved.meta.get("repel", "")
     if not attract or not repel:
         raise UsageError("give --attract and --repel (or --stance NAME, or --load FILE)")
-    layer = args.layer
-    if saved is not None:
-        if layer is not None and layer != saved.layer:
-            raise UsageError(f"--layer {layer} differs from the loaded steering's {saved.layer}")
-        layer = saved.layer
-    config = SteeringConfig(
-        layer=layer,
-        k=args.k,
-        sara_coeff=args.sara_coeff,
-        actadd_coeff=args.actadd_coeff,
-        scope=args.scope,
-        sign=args.sign,
-        actadd_mode=args.actadd_mode,
+    request = CompareRequest.parse(  # every value checked before the (slow) model load
+        {
+            "dilemma": dilemma,
+            "attract": attract,
+            "repel": repel,
+            "layer": args.layer,
+            "max_new_tokens": args.max_new_tokens,
+            "k": args.k,
+            "sara_coeff": args.sara_coeff,
+            "actadd_coeff": args.actadd_coeff,
+            "scope": args.scope,
+            "do_sample": args.sample,
+            "temperature": args.temperature,
+            "top_p": args.top_p,
+            "seed": args.seed,
+            "sign": args.sign,
+            "actadd_mode": args.actadd_mode,
+        }
     )
-    settings = GenerationSettings(
-        max_new_tokens=args.max_new_tokens,
-        do_sample=args.sample,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        seed=args.seed,
-    )
-    settings.validate()  # fail before the (slow) model load
-    config.validate()
     lm = _load_model(args.model)
+    prepared = None
     if saved is not None:
         from sara_core.steering_io import load_steering
 
         saved = load_steering(args.load, hidden_size=lm.hidden_size, n_layers=lm.n_layers)
-    prepared = None
-    if saved is not None and saved.sara is not None and saved.actadd is not None:
-        prepared = (saved.sara, saved.actadd)
-    result = compare(lm, dilemma, attract, repel, config, settings, prepared=prepared)
+        prepared = PreparedSteerings(saved.sara, saved.actadd)
+    result = compare(
+        lm,
+        request.dilemma,
+        request.attract,
+        request.repel,
+        request.config(),
+        request.settings(),
+        prepared=prepared,
+    )
     if args.save:
         from sara_core.steering_io import save_steering
 
@@ -288,9 +298,12 @@ def run_info(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    default_model = os.environ.get("SARA_MODEL", "").strip() or None  # read once, here
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if hasattr(args, "model") and args.model is None:
+            args.model = default_model
         return int(args.func(args) or 0)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -20,9 +20,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +44,35 @@ class ModelLoadError(RuntimeError):
     """The model could not be loaded; the message says why in one line."""
 
 
+class ModelBusyError(RuntimeError):
+    """The model stayed busy with other work for longer than the caller would wait."""
+
+
 @dataclass
 class LoadedModel:
     """A causal LM with its tokenizer and the facts the UI and CLI show."""
 
     model: nn.Module
-    tokenizer: object
+    tokenizer: PreTrainedTokenizerBase
     name: str
     load_seconds: float = 0.0
     source: str = ""  # "gguf" (converted now), "cache", "hub" or "local"
     # Held by every code path that runs a forward pass with hooks installed: hooks live on the
     # shared module, so two callers on one model must never overlap. One lock per loaded model,
     # so requests on different models run side by side.
-    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    lock: Any = field(default_factory=threading.RLock, repr=False, compare=False)
+
+    @contextmanager
+    def hold(self, timeout: float | None = None) -> Iterator[None]:
+        """Hold this model's lock; wait at most ``timeout`` seconds (None: as long as it takes)."""
+        if not self.lock.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
+            raise ModelBusyError(
+                f"the model is busy with other requests (waited {timeout:g} s): try again shortly"
+            )
+        try:
+            yield
+        finally:
+            self.lock.release()
 
     @property
     def device(self) -> torch.device:
@@ -67,6 +87,13 @@ class LoadedModel:
         from sara_core.layers import get_blocks
 
         return len(get_blocks(self.model))
+
+    @property
+    def default_layer(self) -> int:
+        """The block steered when none is named (the middle one)."""
+        from sara_core.validation import default_layer
+
+        return default_layer(self.n_layers)
 
     @property
     def hidden_size(self) -> int:
@@ -91,11 +118,6 @@ class LoadedModel:
             "load_seconds": round(self.load_seconds, 2),
             "source": self.source,
         }
-
-
-def default_model_id() -> str:
-    """The model to load when none is named: ``$SARA_MODEL`` or the embedded one."""
-    return os.environ.get("SARA_MODEL", "").strip() or EMBEDDED_ID
 
 
 def cache_dir() -> Path:
@@ -252,11 +274,11 @@ def load_model(
 ) -> LoadedModel:
     """Load a causal LM and its tokenizer, ready for steering.
 
-    ``model_id`` is the embedded default (None, "default" or ``EMBEDDED_ID``), a hub id such as
+    ``model_id`` is the embedded default (None, "", "default" or ``EMBEDDED_ID``), a hub id such as
     ``HuggingFaceTB/SmolLM2-135M-Instruct`` or a local folder. Device and dtype are chosen
     automatically (CUDA and bf16 where present, else CPU and float32). Remote code is never run.
     """
-    model_id = (model_id if model_id is not None else default_model_id()).strip()
+    model_id = (model_id or EMBEDDED_ID).strip()
     dev = torch.device(device) if device else auto_device()
     dt = _resolve_dtype(dtype, dev)
     start = time.perf_counter()

@@ -9,14 +9,13 @@ and c_r[i] = cos(R_o[i], R_r[i]), and rescales the prompt's activations per unit
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, replace
+from types import EllipsisType
 
 import torch
-from torch import nn
 
-from sara_core.layers import edit_residual
+from sara_core.steering import Steering
 
 SIGNS = ("raw", "canonical")
 SCOPES = ("prompt", "every-step")
@@ -44,6 +43,9 @@ class Factors:
     U: torch.Tensor  # (hidden, r)
     S: torch.Tensor  # (r,)
     n_tokens: int
+
+    def to(self, device: torch.device | str) -> Factors:
+        return replace(self, U=self.U.to(device), S=self.S.to(device))
 
     def reduced(self, k: int) -> torch.Tensor:
         """R = U_k S_k, shape (hidden, k).
@@ -115,6 +117,16 @@ class SaraResult:
     n_tokens: tuple[int, int, int]  # (original, attract, repel)
     reduced: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)  # R_o, R_a, R_r
 
+    def to(self, device: torch.device | str) -> SaraResult:
+        """A copy on ``device`` (e.g. the CPU, to leave a GPU worker as plain data)."""
+        return replace(
+            self,
+            cos_attract=self.cos_attract.detach().to(device),
+            cos_repel=self.cos_repel.detach().to(device),
+            scores=self.scores.detach().to(device),
+            reduced={k: v.detach().to(device) for k, v in self.reduced.items()},
+        )
+
 
 def sara_from_factors(fo: Factors, fa: Factors, fr: Factors, k: int | None = None) -> SaraResult:
     """SARA's cosines and scores from precomputed SVD factors (lets attract/repel be reused)."""
@@ -166,15 +178,15 @@ def apply_scores(hidden: torch.Tensor, scores: torch.Tensor, coeff: float) -> to
     return (hidden.to(torch.float32) * factor).to(hidden.dtype)
 
 
-@dataclass
-class SaraSteering:
+@dataclass(eq=False)  # compared by identity: tensors have no truth value
+class SaraSteering(Steering):
     """SARA steering toward ``attract`` and away from ``repel`` at block ``layer``.
 
     ``attract_acts`` and ``repel_acts`` are the residual streams (n_tokens, hidden) of the two
     steering prompts entering block ``layer``. Their SVDs are computed once here; the prompt's own
-    SVD is computed inside the hook, on the exact activations being steered.
+    SVD is computed in :meth:`edit`, on the exact activations being steered (padding excluded).
     scope="prompt" steers the prompt's forward pass only (generated tokens then attend to the
-    steered keys and values); scope="every-step" recomputes SARA on every forward pass, as the
+    steered keys and values); scope="every-step" also steers every generated token, as the
     author's code does (during cached decoding that is one token at a time, so k drops to 1).
     """
 
@@ -202,16 +214,18 @@ class SaraSteering:
         """Largest k the steering prompts allow (the prompt's own length may lower it further)."""
         return min(self._fa.n_tokens, self._fr.n_tokens)
 
-    def analyse(self, original_acts: torch.Tensor, k: int | None = ...) -> SaraResult:
+    def analyse(
+        self, original_acts: torch.Tensor, k: int | None | EllipsisType = ...
+    ) -> SaraResult:
         """SARA's result for the prompt activations (n_tokens, hidden), with this steering's k."""
-        k = self.k if k is ... else k
-        return sara_from_factors(svd_factors(original_acts, self.sign), self._fa, self._fr, k)
+        use_k = self.k if isinstance(k, EllipsisType) else k
+        return sara_from_factors(svd_factors(original_acts, self.sign), self._fa, self._fr, use_k)
 
-    def _steer_one(self, hidden: torch.Tensor, record: bool) -> torch.Tensor:
-        """Steer one sequence (1, seq, hidden)."""
+    def _steer(self, hidden: torch.Tensor, record: bool) -> torch.Tensor:
+        """Steer one sequence (1, n, hidden) as one matrix."""
         fo = svd_factors(hidden[0], self.sign)
         limit = min(fo.n_tokens, self._fa.n_tokens, self._fr.n_tokens)
-        # During every-step decoding there is one token, so a user k > 1 is capped at what exists.
+        # A decode step has one token, so a user k > 1 is capped at what exists.
         k = None if self.k is None else min(self.k, limit)
         result = sara_from_factors(fo, self._fa, self._fr, k)
         if record:
@@ -220,22 +234,21 @@ class SaraSteering:
             return hidden
         return apply_scores(hidden, result.scores, self.coeff)
 
-    @contextmanager
-    def hook(self, model: nn.Module, row: int | None = None) -> Iterator[None]:
-        """Install the steering while the context is open; only on batch ``row`` if given."""
-        calls = 0
+    def edit(self, hidden: torch.Tensor, prefill: bool) -> torch.Tensor:
+        """Prefill: SARA on the prompt's matrix. Decode (every-step scope only): SARA on each
+        generated token alone, as the author's hook does when the cache feeds one token a step."""
+        if prefill:
+            return self._steer(hidden, record=True)
+        if self.scope != "every-step":
+            return hidden
+        steps = [self._steer(hidden[:, j : j + 1], record=False) for j in range(hidden.shape[1])]
+        return torch.cat(steps, dim=1)
 
-        def edit(hidden: torch.Tensor) -> torch.Tensor:
-            nonlocal calls
-            prefill = calls == 0 or hidden.shape[1] > 1
-            calls += 1
-            if not (prefill or self.scope == "every-step"):
-                return hidden
-            rows = range(hidden.shape[0]) if row is None else [row]
-            out = hidden.clone()
-            for r in rows:
-                out[r : r + 1] = self._steer_one(hidden[r : r + 1], record=prefill)
-            return out
-
-        with edit_residual(model, self.layer, edit):
-            yield
+    def to(self, device: torch.device | str) -> SaraSteering:
+        """A copy on ``device``; the SVDs of attract and repel move along, not recomputed."""
+        out = copy.copy(self)
+        out.attract_acts = self.attract_acts.to(device)
+        out.repel_acts = self.repel_acts.to(device)
+        out._fa, out._fr = self._fa.to(device), self._fr.to(device)
+        out.last_result = None if self.last_result is None else self.last_result.to(device)
+        return out

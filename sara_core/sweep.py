@@ -10,6 +10,7 @@ says whether they differ from the unsteered answer.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -18,23 +19,25 @@ import torch
 from torch import nn
 
 from sara_core.actadd import ActAddSteering, pad_pair, space_pad_id
-from sara_core.generation import (
-    GenerationSettings,
-    SteeringConfig,
-    check_texts,
-    decode,
-    encode_prompt,
-    encode_steering_text,
-    generate,
-)
-from sara_core.layers import MODEL_LOCK, check_layer, get_blocks
+from sara_core.config import GenerationSettings, SteeringConfig
+from sara_core.decoding import Row, decode_rows
+from sara_core.generation import settings_row
+from sara_core.layers import residuals_at
 from sara_core.models import LoadedModel
+from sara_core.prompts import check_texts, decode, encode_prompt, encode_steering_text
 from sara_core.sara import SaraSteering, resolve_k, sara_components
+from sara_core.validation import InputError, resolve_layer
 
 Progress = Callable[[int, int, str], None]
 """progress(done, total, description): called as the sweep advances (for gr.Progress or tqdm)."""
 
 MAX_SWEEP_NEW_TOKENS = 256
+LAYERS_PER_BATCH = 4  # answers of 4 blocks (8 rows) per batch: fast, with progress between
+
+
+def _answer_rows(lm: LoadedModel, rows: list[Row]) -> list[Row]:
+    decode_rows(lm, rows)
+    return rows
 
 
 @dataclass
@@ -100,48 +103,14 @@ class SweepResult:
         }
 
 
-def _hidden_arg(args: tuple, kwargs: dict) -> torch.Tensor:
-    return args[0] if args else kwargs["hidden_states"]
-
-
-class _Done(Exception):
-    """Stops the forward pass once the last requested block has been read."""
-
-
 def residuals_at_layers(
     model: nn.Module, input_ids: torch.Tensor, layers: Sequence[int]
 ) -> dict[int, torch.Tensor]:
-    """Residual stream entering each block in ``layers`` for ``input_ids`` (1, T), in one forward
-    pass that stops after the last of them: layer -> (T, hidden) float32 on the CPU."""
-    blocks = get_blocks(model)
-    wanted = sorted({check_layer(model, layer) for layer in layers})
-    captured: dict[int, torch.Tensor] = {}
-    last = wanted[-1]
-    handles = []
-
-    def make_hook(index: int):
-        def hook(_module: nn.Module, args: tuple, kwargs: dict):
-            captured[index] = _hidden_arg(args, kwargs)[0].detach().to("cpu", torch.float32)
-            if index == last:
-                raise _Done
-
-        return hook
-
-    for index in wanted:
-        handles.append(blocks[index].register_forward_pre_hook(make_hook(index), with_kwargs=True))
-    device = next(model.parameters()).device
-    try:
-        with torch.no_grad():
-            model(input_ids=input_ids.to(device), use_cache=False)
-    except _Done:
-        pass
-    finally:
-        for h in handles:
-            h.remove()
-    missing = [i for i in wanted if i not in captured]
-    if missing:
-        raise RuntimeError(f"blocks {missing} of {type(model).__name__} were never reached")
-    return captured
+    """Residual stream entering each block in ``layers`` for ``input_ids`` (1, T), in one pass:
+    layer -> (T, hidden) float32 on the CPU."""
+    return {
+        i: h[0].to("cpu", torch.float32) for i, h in residuals_at(model, input_ids, layers).items()
+    }
 
 
 def layer_sweep(
@@ -157,35 +126,30 @@ def layer_sweep(
     sara_coeff: float = 1.0,
     actadd_coeff: float = 4.0,
     progress: Progress | None = None,
+    stop: threading.Event | None = None,
 ) -> SweepResult:
     """Measure the steering signal of (attract, repel) on ``prompt`` at every block in ``layers``
     (default: all). With ``answers=True`` also generate greedy answers of ``max_new_tokens``
     (original once, then SARA and ActAdd at each layer, prompt scope). Raises ValueError for bad
-    input before doing any work; ``progress(done, total, description)`` reports advance.
+    input before doing any work; ``progress(done, total, description)`` reports advance; setting
+    ``stop`` ends the sweep early (the result holds the layers done so far).
     """
     t0 = time.perf_counter()
-    prompt, attract, repel = check_texts(lm, prompt, attract, repel)
-    SteeringConfig(k=k, sara_coeff=sara_coeff, actadd_coeff=actadd_coeff, sign=sign).validate()
+    texts = check_texts(lm, prompt, attract, repel)
+    prompt, attract, repel = texts.prompt, texts.attract, texts.repel
+    k = (
+        SteeringConfig(k=k, sara_coeff=sara_coeff, actadd_coeff=actadd_coeff, sign=sign)
+        .validate()
+        .k
+    )
     n_layers = lm.n_layers
-    if layers is None:
-        layers = list(range(n_layers))
-    layers = list(layers)
+    layers = list(range(n_layers)) if layers is None else list(layers)
     if not layers:
-        raise ValueError("choose at least one layer to sweep")
-    for layer in layers:
-        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < n_layers:
-            raise ValueError(
-                f"layer {layer!r} is out of range: this model has {n_layers} blocks "
-                f"(0..{n_layers - 1})"
-            )
-    layers = sorted(set(layers))
+        raise InputError("choose at least one layer to sweep")
+    layers = sorted({resolve_layer(layer, n_layers) for layer in layers})
     settings = GenerationSettings(max_new_tokens=max_new_tokens)
     if answers:
-        if not 1 <= max_new_tokens <= MAX_SWEEP_NEW_TOKENS:
-            raise ValueError(
-                f"max_new_tokens={max_new_tokens} is out of range [1, {MAX_SWEEP_NEW_TOKENS}]"
-            )
-        settings.validate()
+        settings.validate(MAX_SWEEP_NEW_TOKENS)
     prompt_ids = encode_prompt(lm, prompt)
     a_ids = encode_steering_text(lm, attract)
     r_ids = encode_steering_text(lm, repel)
@@ -196,6 +160,7 @@ def layer_sweep(
     plus, minus = pad_pair(a_ids, r_ids, space_pad_id(lm.tokenizer))
 
     total = 1 + len(layers) + (1 if answers else 0)
+    stop = stop or threading.Event()
     step = 0
 
     def tick(desc: str) -> None:
@@ -206,20 +171,24 @@ def layer_sweep(
 
     if progress is not None:
         progress(0, total, "reading activations at every block")
-    with MODEL_LOCK:  # other requests' hooks must not be installed while we read
+    with lm.lock:  # other requests' hooks must not be installed while we read
         h_o = residuals_at_layers(lm.model, prompt_ids, layers)
         h_p = residuals_at_layers(lm.model, torch.tensor([plus]), layers)
         h_m = residuals_at_layers(lm.model, torch.tensor([minus]), layers)
     tick("activations recorded")
 
+    ids = prompt_ids[0].tolist()
     original_answer = None
     if answers:
-        (ids,), _ = generate(lm, prompt_ids, settings)
-        original_answer = decode(lm, ids)
+        (row,) = _answer_rows(lm, [settings_row(settings, ids, (), stop)])
+        original_answer = decode(lm, row.tokens)
         tick("original answer")
 
     stats: list[LayerStats] = []
+    pending: list[tuple[LayerStats, Row, Row]] = []
     for layer in layers:
+        if stop.is_set():
+            break
         o, a, r = h_o[layer], h_p[layer][: len(a_ids)], h_m[layer][: len(r_ids)]
         res = sara_components(o, a, r, k=k, sign=sign)
         s = res.scores
@@ -235,16 +204,30 @@ def layer_sweep(
             mean_cos_repel=float(res.cos_repel.mean()),
             actadd_rel_norm=rel,
         )
-        if answers:
-            sara = SaraSteering(a, r, layer=layer, coeff=sara_coeff, k=k, sign=sign)
-            actadd = ActAddSteering(diff, layer=layer, coeff=actadd_coeff)
-            (sid,), _ = generate(lm, prompt_ids, settings, (sara,))
-            (aid,), _ = generate(lm, prompt_ids, settings, (actadd,))
-            item.sara_answer, item.actadd_answer = decode(lm, sid), decode(lm, aid)
-            item.sara_differs = item.sara_answer != original_answer
-            item.actadd_differs = item.actadd_answer != original_answer
         stats.append(item)
-        tick(f"block {layer}")
+        if not answers:
+            tick(f"block {layer}")
+            continue
+        sara = SaraSteering(a, r, layer=layer, coeff=sara_coeff, k=k, sign=sign)
+        actadd = ActAddSteering(diff, layer=layer, coeff=actadd_coeff)
+        pending.append(
+            (
+                item,
+                settings_row(settings, ids, (sara,), stop),
+                settings_row(settings, ids, (actadd,), stop),
+            )
+        )
+        if len(pending) == LAYERS_PER_BATCH or layer == layers[-1]:
+            _answer_rows(lm, [r for _, s_row, a_row in pending for r in (s_row, a_row)])
+            for done, s_row, a_row in pending:
+                done.sara_answer, done.actadd_answer = (
+                    decode(lm, s_row.tokens),
+                    decode(lm, a_row.tokens),
+                )
+                done.sara_differs = done.sara_answer != original_answer
+                done.actadd_differs = done.actadd_answer != original_answer
+                tick(f"block {done.layer}")
+            pending = []
     return SweepResult(
         model=lm.name,
         prompt=prompt,

@@ -82,9 +82,7 @@ def as_float(name: str, value: Any, lo: float, hi: float) -> float:
     if not math.isfinite(number):
         raise InputError(f"{name} must be a finite number, got {number}")
     if not lo <= number <= hi:
-        raise InputError(
-            f"{name}={number:g} is out of range: it must be between {lo:g} and {hi:g}"
-        )
+        raise InputError(f"{name}={number:g} is out of range: it must be between {lo:g} and {hi:g}")
     return float(number)
 
 
@@ -127,6 +125,12 @@ def as_optional_int(name: str, value: Any, lo: int, hi: int, hint: str = "") -> 
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     return as_int(name, value, lo, hi, hint)
+
+
+def as_k(value: Any) -> int | None:
+    """SARA's SVD rank: None or 0 mean "auto" (the shortest prompt's token count)."""
+    k = as_optional_int("k", value, 0, MAX_K, " (0 = auto)")
+    return None if k == 0 else k
 
 
 def default_layer(n_layers: int) -> int:

@@ -171,8 +171,10 @@ def test_uploaded_steering_reproduces_the_run_it_came_from(lab, tiny):
     saved, note, attract, repel, layer, sara_c, actadd_c = lab.upload_steering(str(path), "tiny")
     assert "block 1" in note and attract == ATTRACT and repel == REPEL
     assert layer["value"] == 1 and sara_c == 1.0 and actadd_c == 4.0
-    # the layer is fixed by the file: a different slider value does not matter
-    again = run(lab, layer=3, uploaded=saved)[-1]
+    # the layer is fixed by the file: asking for another block is refused, as in the library
+    with pytest.raises(gr.Error, match="differs from the prepared steering's block 1"):
+        run(lab, layer=3, uploaded=saved)
+    again = run(lab, layer=1, uploaded=saved)[-1]
     assert again[:3] == record.answers
     assert again[-1].extra["uploaded"] is True and again[-1].settings["layer"] == 1
 

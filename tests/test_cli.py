@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
         ["compare", "--dilemma", "x", "--stance", "utilitarian", "--sara-coeff", "nan"],
         ["compare", "--dilemma", "x", "--stance", "utilitarian", "--actadd-coeff", "1e9"],
         ["compare", "--dilemma", "x", "--stance", "utilitarian", "--scope", "always"],
-        ["compare", "--dilemma", "x", "--stance", "utilitarian", "--k", "0"],
+        ["compare", "--dilemma", "x", "--stance", "utilitarian", "--k", "-1"],
         ["compare", "--dilemma", "x", "--stance", "utilitarian", "--layer", "two"],
         ["compare", "--dilemma-id", "no-such-dilemma", "--stance", "utilitarian"],
         ["compare", "--dilemma", "x", "--stance", "utilitarian", "--presets", "/nonexistent.yaml"],
@@ -128,5 +128,6 @@ def test_compare_text_output_and_bad_layer_on_the_real_model():
     bad = _cli("compare", "--dilemma", "x", "--stance", "kantian", "--layer", "30")
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1] == (
-        "error: layer 30 is out of range: this model has 30 blocks (0..29)"
+        "error: layer=30 is out of range: it must be between -30 and 29 (this model has 30 "
+        "blocks, 0..29; negative counts from the end)"
     )

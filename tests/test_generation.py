@@ -11,6 +11,7 @@ from conftest import make_tiny_lm
 
 from sara_core.generation import (
     GenerationSettings,
+    PreparedSteerings,
     SteeringConfig,
     compare,
     encode_prompt,
@@ -88,13 +89,13 @@ def test_every_step_scope_also_steers_generated_tokens(tiny_lm):
     calls = {"prompt": 0, "every-step": 0}
     for scope in calls:
         steering = prepare_sara(tiny_lm, ATTRACT, REPEL, layer=1, coeff=1.0, scope=scope)
-        original = steering._steer_one
+        original = steering._steer
 
         def counting(hidden, record, scope=scope, original=original):
             calls[scope] += 1
             return original(hidden, record)
 
-        steering._steer_one = counting
+        steering._steer = counting
         generate(tiny_lm, ids, GenerationSettings(max_new_tokens=5, min_new_tokens=5), (steering,))
     assert calls == {"prompt": 1, "every-step": 5}
 
@@ -166,7 +167,7 @@ def test_concurrent_callers_never_see_each_others_steering():
         ({"prompt": "word " * 600}, "too long"),
         ({"config": SteeringConfig(layer=4)}, "out of range"),
         ({"config": SteeringConfig(layer=-9)}, "out of range"),
-        ({"config": SteeringConfig(k=0)}, "k"),
+        ({"config": SteeringConfig(k=-1)}, "k"),
         ({"config": SteeringConfig(k=500)}, "k=500 is too large"),
         ({"config": SteeringConfig(sara_coeff=float("nan"))}, "finite"),
         ({"config": SteeringConfig(actadd_coeff=float("inf"))}, "finite"),
@@ -195,7 +196,7 @@ def test_prepared_steerings_are_reused(tiny_lm):
             REPEL,
             cfg,
             GREEDY,
-            prepared=(first.sara_steering, first.actadd_steering),
+            prepared=PreparedSteerings(first.sara_steering, first.actadd_steering),
         )
     )[-1].result
     assert again.answers() == first.answers()

@@ -91,7 +91,7 @@ def test_check_layer_bounds():
     for bad in (4, -5):
         with pytest.raises(ValueError, match="out of range"):
             check_layer(lm.model, bad)
-    with pytest.raises(ValueError, match="integer"):
+    with pytest.raises(ValueError, match="whole number"):
         check_layer(lm.model, 1.5)
 
 

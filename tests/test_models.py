@@ -22,11 +22,27 @@ def test_dtype_resolution():
         models._resolve_dtype("int3", cpu)
 
 
-def test_default_model_id_follows_env(monkeypatch):
-    monkeypatch.delenv("SARA_MODEL", raising=False)
-    assert models.default_model_id() == models.EMBEDDED_ID
-    monkeypatch.setenv("SARA_MODEL", "some/model")
-    assert models.default_model_id() == "some/model"
+def test_the_library_never_reads_sara_model(monkeypatch):
+    """Settings come from the environment at the entry point (CLI, app), not in the library."""
+    monkeypatch.setenv("SARA_MODEL", "/no/such/folder")
+    loaded = []
+    monkeypatch.setattr(
+        models, "_load_pretrained", lambda src, *a, **k: loaded.append(src) or 1 / 0
+    )
+    with pytest.raises(ZeroDivisionError):
+        models.load_model(None)
+    assert "no/such" not in str(loaded[0])
+
+
+def test_the_cli_reads_sara_model_once_at_its_entry_point(monkeypatch):
+    from sara_core import cli
+
+    monkeypatch.setenv("SARA_MODEL", "/no/such/folder")
+    seen = []
+    monkeypatch.setattr(cli, "_load_model", lambda name: seen.append(name) or exit(3))
+    with pytest.raises(SystemExit):
+        cli.main(["info"])
+    assert seen == ["/no/such/folder"]
 
 
 def test_cache_dir_follows_env(monkeypatch, tmp_path):

@@ -1,0 +1,88 @@
+"""Turning texts into the token ids the model reads, and checking them first.
+
+The prompt the model answers is the exact chat-templated sequence for chat models (raw text for
+base models). Attract/repel (SARA) and plus/minus (ActAdd) prompts are raw text with the
+tokenizer's own special tokens (BOS where it adds one), as both authors' code does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from sara_core.models import LoadedModel
+from sara_core.validation import MAX_PROMPT_TOKENS, InputError, as_text, same_text
+
+
+def user_turn(text: str, instruction: str | None = None) -> str:
+    """The user's message: the question, after the instruction and a blank line when given."""
+    return f"{instruction.strip()}\n\n{text}" if instruction else text
+
+
+def encode_prompt(lm: LoadedModel, text: str, instruction: str | None = None) -> torch.Tensor:
+    """Token ids (1, T) the model answers from: the chat template for chat models, else raw text.
+
+    ``instruction`` (the "prompted" baseline) goes before the question in the same user turn.
+    """
+    tok = lm.tokenizer
+    content = user_turn(text, instruction)
+    if lm.is_chat:
+        ids = tok.apply_chat_template(
+            [{"role": "user", "content": content}],
+            add_generation_prompt=True,
+            tokenize=True,
+            return_dict=True,
+            return_tensors="pt",
+        )["input_ids"]
+    else:
+        ids = tok(content, return_tensors="pt")["input_ids"]
+    return ids
+
+
+def encode_steering_text(lm: LoadedModel, text: str) -> list[int]:
+    """Attract/repel and plus/minus prompts: raw text with the tokenizer's own special tokens."""
+    return list(lm.tokenizer(text)["input_ids"])
+
+
+def decode(lm: LoadedModel, ids: list[int]) -> str:
+    """The text of generated ids, special tokens dropped."""
+    return str(lm.tokenizer.decode(ids, skip_special_tokens=True)).strip()
+
+
+def count_tokens(lm: LoadedModel, text: str) -> int:
+    return len(lm.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def check_text(
+    lm: LoadedModel, name: str, text: object, max_tokens: int = MAX_PROMPT_TOKENS
+) -> str:
+    """Refuse empty, over-long or non-text input with a message a user can act on."""
+    text = as_text(name, text)
+    n = count_tokens(lm, text)
+    if n > max_tokens:
+        raise InputError(f"{name} is too long: {n} tokens, the limit is {max_tokens}")
+    return text
+
+
+@dataclass(frozen=True)
+class SteeringTexts:
+    """The three texts of a request, checked: the prompt, and the attract and repel texts."""
+
+    prompt: str
+    attract: str
+    repel: str
+
+
+def check_texts(lm: LoadedModel, prompt: object, attract: object, repel: object) -> SteeringTexts:
+    """Check the three texts of a request (non-empty, within the caps, attract != repel)."""
+    texts = SteeringTexts(
+        check_text(lm, "the dilemma", prompt),
+        check_text(lm, "the attract prompt", attract),
+        check_text(lm, "the repel prompt", repel),
+    )
+    if same_text(texts.attract, texts.repel):
+        raise InputError(
+            "attract and repel are the same text: steering needs two different prompts"
+        )
+    return texts
