@@ -59,7 +59,6 @@ import pandas as pd  # noqa: E402 - a dependency of gradio
 
 from sara_core import plots  # noqa: E402
 from sara_core.actadd import ActAddSteering  # noqa: E402
-from sara_core.validation import MAX_COEFF, MAX_PROMPT_TOKENS  # noqa: E402
 from sara_core.generation import (  # noqa: E402
     GenerationSettings,
     PreparedSteerings,
@@ -78,6 +77,7 @@ from sara_core.models import (  # noqa: E402
 )
 from sara_core.presets import PAPER_PREFIX  # noqa: E402
 from sara_core.sara import SCOPES, SaraResult, SaraSteering  # noqa: E402
+from sara_core.validation import MAX_COEFF, MAX_PROMPT_TOKENS  # noqa: E402
 
 if importlib.util.find_spec("spaces") is not None:  # ZeroGPU on Hugging Face Spaces
     import spaces  # type: ignore[import-not-found]
