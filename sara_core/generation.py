@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from sara_core.actadd import ActAddSteering, actadd_vector, space_pad_id
+from sara_core.actadd import ActAddSteering
 from sara_core.config import GenerationSettings, SteeringConfig
 from sara_core.decoding import Row, Sampling, decode_rows, eos_ids
-from sara_core.layers import residuals_at
 from sara_core.models import LoadedModel
+from sara_core.prepare import PreparedSteerings, prepare_actadd, prepare_sara
 from sara_core.prompts import (
     SteeringTexts,
     check_texts,
@@ -30,61 +30,12 @@ from sara_core.prompts import (
     encode_steering_text,
 )
 from sara_core.sara import SaraResult, SaraSteering
+from sara_core.scheduler import BatchScheduler, Job
 from sara_core.steering import Steering
 from sara_core.streaming import stream_in_thread
 from sara_core.validation import InputError
 
 ROWS = ("original", "sara", "actadd")
-
-
-def prepare_sara(
-    lm: LoadedModel,
-    attract: str,
-    repel: str,
-    layer: int,
-    coeff: float = 1.0,
-    k: int | None = None,
-    sign: str = "raw",
-    scope: str = "prompt",
-) -> SaraSteering:
-    """Record the attract and repel activations at ``layer`` and build a SARA steering."""
-    with lm.lock:
-        acts = [
-            residuals_at(lm.model, torch.tensor([encode_steering_text(lm, t)]), [layer])
-            for t in (attract, repel)
-        ]
-    a, r = (next(iter(x.values()))[0] for x in acts)
-    return SaraSteering(a, r, layer=layer, coeff=coeff, k=k, sign=sign, scope=scope)
-
-
-def prepare_actadd(
-    lm: LoadedModel, plus: str, minus: str, layer: int, coeff: float = 4.0, mode: str = "prefix"
-) -> ActAddSteering:
-    """Record h_plus - h_minus at ``layer`` (space-padded) and build an ActAdd steering."""
-    with lm.lock:
-        diff = actadd_vector(
-            lm.model,
-            encode_steering_text(lm, plus),
-            encode_steering_text(lm, minus),
-            layer,
-            space_pad_id(lm.tokenizer),
-        )
-    return ActAddSteering(diff, layer=layer, coeff=coeff, mode=mode)
-
-
-@dataclass
-class PreparedSteerings:
-    """Steerings made earlier (e.g. read from a file); either may be missing."""
-
-    sara: SaraSteering | None = None
-    actadd: ActAddSteering | None = None
-
-    @property
-    def layer(self) -> int:
-        layers = {s.layer for s in (self.sara, self.actadd) if s is not None}
-        if len(layers) != 1:
-            raise InputError("the prepared SARA and ActAdd steerings must use one, same layer")
-        return layers.pop()
 
 
 def settings_row(
@@ -277,77 +228,128 @@ def build_steerings(lm: LoadedModel, plan: ComparePlan) -> BuiltSteerings:
     return BuiltSteerings(sara, actadd, t1 - t0, time.perf_counter() - t1)
 
 
-def _run(
+class CompareRun:
+    """One comparison, in three parts a scheduler can interleave with other requests:
+    :meth:`prepare` builds the steerings and the rows, the decode loop fills them (calling
+    :meth:`publish` after every step), and :meth:`result` assembles the answers."""
+
+    def __init__(
+        self,
+        lm: LoadedModel,
+        plan: ComparePlan,
+        on_update: Callable[[CompareUpdate], None] | None,
+        stop: threading.Event,
+        deadline: float | None = None,
+    ):
+        self.lm, self.plan, self.on_update, self.stop = lm, plan, on_update, stop
+        self.deadline = deadline
+        self.rows: list[Row] = []
+        self.built: BuiltSteerings | None = None
+        self._eos = eos_ids(lm)
+        self.t0 = time.perf_counter()
+        self.t_prep = self.t_end = self.t0
+        self.per_row_s: list[float] = []
+
+    @property
+    def n_rows(self) -> int:
+        return len(ROWS)
+
+    def prepare(self) -> list[Row]:
+        """Build both steerings (forward passes: call it holding the model's lock) and the rows."""
+        if self.on_update is not None:
+            self.on_update(CompareUpdate(status="preparing"))
+        self.built = build_steerings(self.lm, self.plan)
+        self.t_prep = time.perf_counter()
+        ids = self.plan.input_ids[0].tolist()
+        b = self.built
+        self.rows = [
+            settings_row(self.plan.settings, ids, steerings, self.stop, self.deadline)
+            for steerings in ((), (b.sara,), (b.actadd,))
+        ]
+        return self.rows
+
+    def publish(self, _rows: Sequence[Row] = ()) -> None:
+        """Hand the partial answers to ``on_update``."""
+        if self.on_update is not None:
+            texts = [
+                decode(self.lm, [t for t in r.tokens if t not in self._eos]) for r in self.rows
+            ]
+            self.on_update(CompareUpdate(*texts, status="generating"))
+
+    def execute(self) -> None:
+        """Prepare and decode in this thread (no scheduler)."""
+        with self.lm.lock:
+            self.prepare()
+            if self.plan.config.batched is not False:
+                decode_rows(self.lm, self.rows, self.publish)
+            else:
+                for row in self.rows:
+                    t_row = time.perf_counter()
+                    decode_rows(self.lm, [row], self.publish)
+                    self.per_row_s.append(time.perf_counter() - t_row)
+                    if self.stop.is_set():
+                        break
+
+    def result(self) -> CompareResult:
+        """The answers and their timing, once the rows are done."""
+        if self.built is None:
+            raise RuntimeError("the comparison never started (stopped while waiting?)")
+        self.t_end = time.perf_counter()
+        rows, built, plan = self.rows, self.built, self.plan
+        answers = [decode(self.lm, r.tokens) for r in rows]
+        new_tokens = [len(r.tokens) for r in rows]
+        firsts = [r.first_token_at for r in rows if r.first_token_at is not None]
+        gen_s = self.t_end - self.t_prep
+        batched = plan.config.batched is not False
+        per_row = self.per_row_s or [gen_s] * len(rows)
+        timing = {
+            "sara_prep_s": built.sara_s,
+            "actadd_prep_s": built.actadd_s,
+            "generate_s": gen_s,
+            "per_answer_s": dict(zip(ROWS, per_row, strict=False)),
+            "first_token_s": (min(firsts) - self.t0) if firsts else None,
+            "total_s": self.t_end - self.t0,
+            "new_tokens": dict(zip(ROWS, new_tokens, strict=True)),
+            "tokens_per_s": sum(new_tokens) / gen_s if gen_s > 0 else None,
+            "batched": batched,
+            "finish": dict(zip(ROWS, [r.finish for r in rows], strict=True)),
+        }
+        sara = built.sara
+        settings = {
+            "model": self.lm.name,
+            "prompt_tokens": int(plan.input_ids.shape[1]),
+            **asdict(plan.config),
+            "layer": plan.layer,
+            "k_used": sara.last_result.k if sara.last_result else None,
+            **asdict(plan.settings),
+        }
+        return CompareResult(
+            *answers,
+            settings=settings,
+            timing=timing,
+            sara_analysis=sara.last_result,
+            sara_steering=sara,
+            actadd_steering=built.actadd,
+        )
+
+
+def run_compare(
     lm: LoadedModel,
     plan: ComparePlan,
-    on_update: Callable[[CompareUpdate], None] | None,
-    stop: threading.Event,
+    on_update: Callable[[CompareUpdate], None] | None = None,
+    stop: threading.Event | None = None,
+    scheduler: BatchScheduler | None = None,
+    queue_timeout: float | None = None,
+    deadline: float | None = None,
 ) -> CompareResult:
-    """Build both steerings and generate the answers; ``on_update`` gets snapshots."""
-    eos = eos_ids(lm)
-    t0 = time.perf_counter()
-    with lm.lock:
-        if on_update is not None:
-            on_update(CompareUpdate(status="preparing"))
-        built = build_steerings(lm, plan)
-        t_prep = time.perf_counter()
-        ids = plan.input_ids[0].tolist()
-        rows = [
-            settings_row(plan.settings, ids, steerings, stop)
-            for steerings in ((), (built.sara,), (built.actadd,))
-        ]
-
-        def publish(_rows: Sequence[Row]) -> None:
-            if on_update is not None:
-                texts = [decode(lm, [t for t in r.tokens if t not in eos]) for r in rows]
-                on_update(CompareUpdate(*texts, status="generating"))
-
-        batched = plan.config.batched is not False
-        per_row_s: list[float] = []
-        if batched:
-            decode_rows(lm, rows, publish)
-            per_row_s = [time.perf_counter() - t_prep] * 3
-        else:
-            for row in rows:
-                t_row = time.perf_counter()
-                decode_rows(lm, [row], publish)
-                per_row_s.append(time.perf_counter() - t_row)
-                if stop.is_set():
-                    break
-        t_end = time.perf_counter()
-    answers = [decode(lm, r.tokens) for r in rows]
-    new_tokens = [len(r.tokens) for r in rows]
-    firsts = [r.first_token_at for r in rows if r.first_token_at is not None]
-    gen_s = t_end - t_prep
-    timing = {
-        "sara_prep_s": built.sara_s,
-        "actadd_prep_s": built.actadd_s,
-        "generate_s": gen_s,
-        "per_answer_s": dict(zip(ROWS, per_row_s, strict=False)),
-        "first_token_s": (min(firsts) - t0) if firsts else None,
-        "total_s": t_end - t0,
-        "new_tokens": dict(zip(ROWS, new_tokens, strict=True)),
-        "tokens_per_s": sum(new_tokens) / gen_s if gen_s > 0 else None,
-        "batched": batched,
-        "finish": dict(zip(ROWS, [r.finish for r in rows], strict=True)),
-    }
-    sara = built.sara
-    settings = {
-        "model": lm.name,
-        "prompt_tokens": int(plan.input_ids.shape[1]),
-        **asdict(plan.config),
-        "layer": plan.layer,
-        "k_used": sara.last_result.k if sara.last_result else None,
-        **asdict(plan.settings),
-    }
-    return CompareResult(
-        *answers,
-        settings=settings,
-        timing=timing,
-        sara_analysis=sara.last_result,
-        sara_steering=sara,
-        actadd_steering=built.actadd,
-    )
+    """Run a planned comparison: in this thread, or as a job of ``scheduler`` (sharing a batch
+    with other requests). ``deadline`` (time.monotonic()) ends the answers early as timed out."""
+    run = CompareRun(lm, plan, on_update, stop or threading.Event(), deadline)
+    if scheduler is None:
+        run.execute()
+    else:
+        scheduler.run(Job(run.n_rows, run.prepare, run.publish, run.stop), queue_timeout)
+    return run.result()
 
 
 def stream_compare(
@@ -359,18 +361,21 @@ def stream_compare(
     settings: GenerationSettings | None = None,
     *,
     prepared: PreparedSteerings | None = None,
+    scheduler: BatchScheduler | None = None,
+    queue_timeout: float | None = None,
 ) -> Iterator[CompareUpdate]:
     """Answer ``prompt`` three ways, yielding the partial answers as they grow.
 
     Bad input raises InputError here, at the call, before any work. The work then runs in a
     worker thread; closing the iterator early stops generation at the next token. ``prepared``
     reuses steerings made earlier (e.g. loaded from a file): their activations and layer are
-    kept, coefficients and options come from ``config``.
+    kept, coefficients and options come from ``config``. With a ``scheduler`` the answers share
+    a batch with other requests' (waiting at most ``queue_timeout`` seconds for a place).
     """
     plan = plan_compare(lm, prompt, attract, repel, config, settings, prepared)
 
     def work(emit: Callable[[CompareUpdate], None], stop: threading.Event) -> CompareResult:
-        result = _run(lm, plan, emit, stop)
+        result = run_compare(lm, plan, emit, stop, scheduler, queue_timeout)
         emit(CompareUpdate(*result.answers().values(), status="done", result=result))
         return result
 
@@ -393,4 +398,4 @@ def compare(
     for the CPU); see ``stream_compare`` for the streaming form.
     """
     plan = plan_compare(lm, prompt, attract, repel, config, settings, prepared)
-    return _run(lm, plan, None, threading.Event())
+    return run_compare(lm, plan)

@@ -1,0 +1,234 @@
+"""Cross-request batching (sara_core.scheduler): jobs that wait share one generation, each row
+answers as it would alone, and the line is bounded, stoppable and timed."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from conftest import make_tiny_lm
+
+from sara_core.config import GenerationSettings, SteeringConfig
+from sara_core.decoding import STOPPED, Row
+from sara_core.generation import compare, stream_compare
+from sara_core.scheduler import (
+    BatchScheduler,
+    Job,
+    QueueFullError,
+    QueueTimeoutError,
+    rows_for_memory,
+)
+
+ATTRACT = "Only consequences matter to make a moral decision, regardless of the moral duties."
+REPEL = "Only moral duties matter to make a moral decision, regardless of the consequences."
+PROMPTS = [
+    "Should they report them to the authorities or should they protect them?",
+    "Hello world!",
+    "The trolley is heading towards five people. I am sad and hopeless.",
+    "Love hate good bad yes no report protect.",
+    "Should they protect them?",
+    "I am happy and hopeful.",
+]
+
+
+@pytest.fixture
+def lm():
+    return make_tiny_lm("llama")
+
+
+@pytest.fixture
+def scheduler(lm):
+    s = BatchScheduler(lm, max_rows=24, window_s=0.05, max_waiting=16)
+    yield s
+    s.close()
+
+
+def slow_job(lm, tokens: int, gate: threading.Event | None = None, n: int = 1) -> Job:
+    """A job whose rows take ``tokens`` steps; its first step waits for ``gate``."""
+    ids = lm.tokenizer(PROMPTS[0])["input_ids"]
+    job = Job(n, list)
+    job.prepare = lambda: [
+        Row(ids, max_new_tokens=tokens, min_new_tokens=tokens, stop=job.stop) for _ in range(n)
+    ]
+    if gate is not None:
+        job.on_step = lambda rows: gate.wait(10)
+    return job
+
+
+def test_requests_that_arrive_while_busy_share_the_next_batch(lm, scheduler):
+    gate = threading.Event()
+    first = scheduler.submit(slow_job(lm, 3, gate))
+    assert first.started.wait(5)
+    later = [scheduler.submit(slow_job(lm, 4, n=2)) for _ in range(3)]
+    time.sleep(0.1)
+    gate.set()
+    for job in [first, *later]:
+        assert job.done.wait(20) and job.error is None
+    assert scheduler.batches == 2
+    assert [j.batch_rows for j in later] == [6, 6, 6]
+    assert all(len(r.tokens) == 4 for j in later for r in j.rows)
+
+
+def test_concurrent_compares_get_their_lone_greedy_answers(lm, scheduler):
+    greedy = GenerationSettings(max_new_tokens=10)
+    configs = [
+        SteeringConfig(layer=i % 4, sara_coeff=1.0 + i, actadd_coeff=3.0 + i) for i in range(6)
+    ]
+    lone = [
+        compare(lm, p, ATTRACT, REPEL, c, greedy).answers()
+        for p, c in zip(PROMPTS, configs, strict=True)
+    ]
+    results: list = [None] * 6
+    barrier = threading.Barrier(6)
+
+    def client(i: int) -> None:
+        barrier.wait()
+        updates = list(
+            stream_compare(lm, PROMPTS[i], ATTRACT, REPEL, configs[i], greedy, scheduler=scheduler)
+        )
+        results[i] = updates[-1].result.answers()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == lone
+    assert scheduler.batches < 6  # some of them really shared a batch
+
+
+def test_a_full_line_is_refused_at_once(lm):
+    s = BatchScheduler(lm, max_rows=3, window_s=0.0, max_waiting=2)
+    gate = threading.Event()
+    try:
+        running = s.submit(slow_job(lm, 2, gate, n=3))
+        assert running.started.wait(5)
+        s.submit(slow_job(lm, 2))
+        s.submit(slow_job(lm, 2))
+        t0 = time.monotonic()
+        with pytest.raises(QueueFullError, match="already waiting"):
+            s.submit(slow_job(lm, 2))
+        assert time.monotonic() - t0 < 1.0
+    finally:
+        gate.set()
+        s.close()
+
+
+def test_a_job_that_waits_too_long_is_withdrawn_never_prepared(lm, scheduler):
+    gate = threading.Event()
+    running = scheduler.submit(slow_job(lm, 2, gate))
+    assert running.started.wait(5)
+    prepared = []
+    late = Job(1, lambda: prepared.append(1) or [])
+    with pytest.raises(QueueTimeoutError, match="busy"):
+        scheduler.run(late, queue_timeout=0.2)
+    gate.set()
+    assert running.done.wait(10)
+    time.sleep(0.2)
+    assert prepared == [] and scheduler.waiting == 0
+
+
+def test_stop_while_queued_withdraws_the_job(lm, scheduler):
+    gate = threading.Event()
+    running = scheduler.submit(slow_job(lm, 2, gate))
+    assert running.started.wait(5)
+    prepared = []
+    queued = Job(1, lambda: prepared.append(1) or [])
+    waiter = threading.Thread(target=scheduler.run, args=(queued,))
+    waiter.start()
+    time.sleep(0.1)
+    queued.stop.set()
+    waiter.join(5)
+    assert not waiter.is_alive() and queued.done.is_set()
+    gate.set()
+    assert running.done.wait(10)
+    assert prepared == []
+
+
+def test_stop_while_streaming_ends_that_request_early(lm, scheduler):
+    job = slow_job(lm, 200, n=2)
+    seen = []
+
+    def on_step(rows):
+        seen.append(len(rows[0].tokens))
+        if len(rows[0].tokens) == 5:
+            job.stop.set()
+
+    job.on_step = on_step
+    other = slow_job(lm, 30)
+    scheduler.submit(job)
+    scheduler.submit(other)
+    assert job.done.wait(20) and other.done.wait(20)
+    assert all(r.finish == STOPPED and len(r.tokens) == 5 for r in job.rows)
+    assert len(other.rows[0].tokens) == 30
+
+
+def test_a_failing_preparation_fails_only_its_own_request(lm, scheduler):
+    gate = threading.Event()
+    running = scheduler.submit(slow_job(lm, 1, gate))
+    assert running.started.wait(5)
+
+    def boom():
+        raise ValueError("bad steering")
+
+    bad = scheduler.submit(Job(1, boom))
+    good = scheduler.submit(slow_job(lm, 3))
+    gate.set()
+    assert bad.done.wait(10) and good.done.wait(10)
+    assert isinstance(bad.error, ValueError) and good.error is None
+    assert len(good.rows[0].tokens) == 3
+
+
+def test_a_broken_listener_stops_only_its_own_rows(lm, scheduler):
+    broken = slow_job(lm, 20)
+    broken.on_step = lambda rows: 1 / 0
+    fine = slow_job(lm, 20)
+    gate = threading.Event()
+    running = scheduler.submit(slow_job(lm, 1, gate))
+    assert running.started.wait(5)
+    scheduler.submit(broken)
+    scheduler.submit(fine)
+    gate.set()
+    assert broken.done.wait(10) and fine.done.wait(10)
+    assert len(broken.rows[0].tokens) < 20 and len(fine.rows[0].tokens) == 20
+
+
+def test_batches_stay_within_the_row_limit(lm):
+    s = BatchScheduler(lm, max_rows=4, window_s=0.0)
+    gate = threading.Event()
+    try:
+        running = s.submit(slow_job(lm, 1, gate))
+        assert running.started.wait(5)
+        jobs = [s.submit(slow_job(lm, 2, n=3)) for _ in range(3)]
+        gate.set()
+        for job in jobs:
+            assert job.done.wait(10)
+        assert [j.batch_rows for j in jobs] == [3, 3, 3]
+        with pytest.raises(ValueError, match="exceeds the batch limit"):
+            s.submit(slow_job(lm, 2, n=5))
+    finally:
+        s.close()
+
+
+def test_closing_ends_waiting_jobs_and_the_thread(lm):
+    s = BatchScheduler(lm)
+    gate = threading.Event()
+    running = s.submit(slow_job(lm, 1, gate))
+    assert running.started.wait(5)
+    waiting = s.submit(slow_job(lm, 1))
+    closer = threading.Thread(target=s.close)
+    closer.start()
+    time.sleep(0.1)
+    gate.set()
+    closer.join(10)
+    assert waiting.done.is_set() and "unloaded" in str(waiting.error)
+    assert not s._thread.is_alive()
+    with pytest.raises(RuntimeError, match="closed"):
+        s.submit(slow_job(lm, 1))
+
+
+def test_rows_for_memory_scales_with_the_budget(lm):
+    small = rows_for_memory(lm, 600, 10_000_000)
+    big = rows_for_memory(lm, 600, 100_000_000)
+    assert 1 <= small < big
