@@ -1,4 +1,4 @@
-"""Preset stances, dilemmas and the MFQ-style questionnaire, read from data files.
+"""Preset stances, dilemmas, the MFQ-style questionnaire and forced-choice banks, from data files.
 
 The bundled files live in the repository's ``presets/`` folder (override with the environment
 variable ``SARA_PRESETS_DIR``). Users may supply their own stance or dilemma files in YAML, JSON
@@ -7,10 +7,17 @@ problem with a file is a :class:`PresetError` (a ``ValueError``) whose message n
 and, where it applies, the entry (1-based position and name) and the field.
 
 Modules: ``files`` (bounded reading and parsing), ``entries`` (checking entries), ``stances``,
-``dilemmas``, ``user`` (a user's own file), ``questionnaire`` and ``paper``
-(the pre-print's texts).
+``dilemmas``, ``user`` (a user's own file), ``questionnaire``, ``choice`` (forced-choice item
+banks) and ``paper`` (the pre-print's texts).
 """
 
+from sara_core.presets.choice import (
+    ChoiceBank,
+    ChoiceItem,
+    bundled_choice_banks,
+    get_choice_bank,
+    load_choice_bank,
+)
 from sara_core.presets.dilemmas import Dilemma, get_dilemma, load_dilemmas, merge_dilemmas, slugify
 from sara_core.presets.entries import MAX_ENTRIES, MAX_NAME_CHARS, MAX_SHORT_CHARS
 from sara_core.presets.files import (
@@ -49,13 +56,18 @@ __all__ = [
     "PAPER_PREFIX",
     "PAPER_REPEL",
     "PRESETS_DIR",
+    "ChoiceBank",
+    "ChoiceItem",
     "Dilemma",
     "PresetError",
     "Questionnaire",
     "QuestionnaireItem",
     "Stance",
+    "bundled_choice_banks",
+    "get_choice_bank",
     "get_dilemma",
     "get_stance",
+    "load_choice_bank",
     "load_dilemmas",
     "load_questionnaire",
     "load_stances",
