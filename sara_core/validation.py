@@ -82,9 +82,7 @@ def as_float(name: str, value: Any, lo: float, hi: float) -> float:
     if not math.isfinite(number):
         raise InputError(f"{name} must be a finite number, got {number}")
     if not lo <= number <= hi:
-        raise InputError(
-            f"{name}={number:g} is out of range: it must be between {lo:g} and {hi:g}"
-        )
+        raise InputError(f"{name}={number:g} is out of range: it must be between {lo:g} and {hi:g}")
     return float(number)
 
 
