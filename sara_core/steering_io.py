@@ -20,13 +20,16 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from sara_core.actadd import MODES, ActAddSteering
 from sara_core.sara import SCOPES, SIGNS, SaraSteering
 from sara_core.validation import MAX_COEFF, MAX_K, MAX_PROMPT_TOKENS, MAX_TEXT_CHARS, short_repr
+
+if TYPE_CHECKING:  # safetensors is imported where it is used, as before
+    from safetensors import safe_open
 
 FORMAT = "sara-steering"
 VERSION = 1
@@ -66,7 +69,7 @@ _ACTADD_KEYS = ("coeff", "mode")
 class SavedSteering:
     """A loaded steering file: the steerings it holds and their settings."""
 
-    meta: dict
+    meta: dict[str, Any]
     sara: SaraSteering | None = None
     actadd: ActAddSteering | None = None
     scores: torch.Tensor | None = field(default=None, repr=False)
@@ -85,7 +88,7 @@ def save_steering(
     attract: str = "",
     repel: str = "",
     prompt: str = "",
-    extra: dict | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write the given steerings to ``path`` (.safetensors). At least one must be given.
 
@@ -100,7 +103,7 @@ def save_steering(
     if len(layers) != 1:
         raise ValueError(f"SARA and ActAdd must share one layer to be saved together, got {layers}")
     tensors: dict[str, torch.Tensor] = {}
-    meta: dict = {
+    meta: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
         "model": model,
@@ -227,7 +230,9 @@ def _choice(path: Path, where: str, value: Any, choices: tuple[str, ...]) -> str
     return str(value)
 
 
-def _settings(path: Path, meta: Mapping[str, Any], key: str, keys: tuple[str, ...]) -> dict | None:
+def _settings(
+    path: Path, meta: Mapping[str, Any], key: str, keys: tuple[str, ...]
+) -> dict[str, Any] | None:
     """The settings object ``meta[key]`` (None when absent or null), with exactly ``keys``."""
     value = meta.get(key)
     if value is None:
@@ -288,7 +293,7 @@ def _check_meta(path: Path, meta: Mapping[str, Any], n_layers: int | None) -> No
             )
 
 
-def _shape(path: Path, fh: Any, key: str) -> tuple[int, ...]:
+def _shape(path: Path, fh: safe_open, key: str) -> tuple[int, ...]:
     """A tensor's shape from the header, after checking its name and dtype."""
     if key not in _KNOWN_TENSORS:
         raise _bad(
