@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from sara_core.presets import PAPER_PREFIX
 
@@ -21,7 +22,7 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     """argparse, but errors are one line (no usage dump) so scripts and people see the cause."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
 
 

@@ -13,7 +13,6 @@ per row, so a seed gives the same answer whatever else shares the batch.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import threading
 import time
@@ -65,7 +64,8 @@ OnStep = Callable[[Sequence[Row]], None]
 
 def eos_ids(lm: LoadedModel) -> set[int]:
     """Every id that ends an answer: the generation config's and the tokenizer's EOS."""
-    eos = lm.model.generation_config.eos_token_id
+    config: Any = lm.model.generation_config
+    eos = config.eos_token_id
     ids = eos if isinstance(eos, list) else [eos]
     out = {int(e) for e in ids if e is not None}
     if lm.tokenizer.eos_token_id is not None:
@@ -74,7 +74,7 @@ def eos_ids(lm: LoadedModel) -> set[int]:
 
 
 def pad_id(lm: LoadedModel) -> int:
-    tok = lm.tokenizer
+    tok: Any = lm.tokenizer
     value = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     return int(value or 0)
 
@@ -104,13 +104,17 @@ def left_pad(prompts: Sequence[Sequence[int]], pad: int, device: torch.device) -
     return _Batch(ids.to(device), mask.to(device), positions.to(device), starts)
 
 
-@functools.cache
+_PARAMS: dict[type, frozenset[str]] = {}
+
+
 def _forward_params(model_type: type) -> frozenset[str]:
     """The keyword arguments a model class's forward accepts (looked up once per class)."""
-    try:
-        return frozenset(inspect.signature(model_type.forward).parameters)
-    except (TypeError, ValueError):  # pragma: no cover - exotic wrappers
-        return frozenset()
+    if model_type not in _PARAMS:
+        try:
+            _PARAMS[model_type] = frozenset(inspect.signature(model_type.forward).parameters)  # type: ignore[attr-defined]
+        except (TypeError, ValueError):  # pragma: no cover - exotic wrappers
+            _PARAMS[model_type] = frozenset()
+    return _PARAMS[model_type]
 
 
 def _new_cache(lm: LoadedModel) -> Any:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -271,10 +271,10 @@ class CompareRun:
     def publish(self, _rows: Sequence[Row] = ()) -> None:
         """Hand the partial answers to ``on_update``."""
         if self.on_update is not None:
-            texts = [
+            o, s, a = (
                 decode(self.lm, [t for t in r.tokens if t not in self._eos]) for r in self.rows
-            ]
-            self.on_update(CompareUpdate(*texts, status="generating"))
+            )
+            self.on_update(CompareUpdate(o, s, a, status="generating"))
 
     def execute(self) -> None:
         """Prepare and decode in this thread (no scheduler)."""
@@ -324,7 +324,9 @@ class CompareRun:
             **asdict(plan.settings),
         }
         return CompareResult(
-            *answers,
+            answers[0],
+            answers[1],
+            answers[2],
             settings=settings,
             timing=timing,
             sara_analysis=sara.last_result,
@@ -363,7 +365,7 @@ def stream_compare(
     prepared: PreparedSteerings | None = None,
     scheduler: BatchScheduler | None = None,
     queue_timeout: float | None = None,
-) -> Iterator[CompareUpdate]:
+) -> Generator[CompareUpdate, None, None]:
     """Answer ``prompt`` three ways, yielding the partial answers as they grow.
 
     Bad input raises InputError here, at the call, before any work. The work then runs in a
@@ -376,7 +378,7 @@ def stream_compare(
 
     def work(emit: Callable[[CompareUpdate], None], stop: threading.Event) -> CompareResult:
         result = run_compare(lm, plan, emit, stop, scheduler, queue_timeout)
-        emit(CompareUpdate(*result.answers().values(), status="done", result=result))
+        emit(CompareUpdate(result.original, result.sara, result.actadd, "done", result))
         return result
 
     return iter(stream_in_thread(work, name="sara-compare"))

@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import nn
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerBase
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ class ModelBusyError(RuntimeError):
 class LoadedModel:
     """A causal LM with its tokenizer and the facts the UI and CLI show."""
 
-    model: nn.Module
+    model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
     name: str
     load_seconds: float = 0.0
@@ -97,7 +96,7 @@ class LoadedModel:
 
     @property
     def hidden_size(self) -> int:
-        cfg = self.model.config
+        cfg: Any = self.model.config
         cfg = getattr(cfg, "text_config", None) or cfg
         return int(getattr(cfg, "hidden_size", None) or cfg.n_embd)
 
@@ -213,7 +212,7 @@ def _cache_is_complete(folder: Path) -> bool:
     return meta.get("sha256") == _file_sha256(weights)
 
 
-def _strip_quantization(model: nn.Module) -> None:
+def _strip_quantization(model: Any) -> None:
     """Make a GGUF-dequantized model save as a plain float model."""
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
@@ -257,11 +256,15 @@ def embedded_cache_path() -> Path:
     return cache_dir() / f"smollm2-135m-instruct-{_gguf_fingerprint(gguf)}"
 
 
-def _load_pretrained(src: str | Path, device: torch.device, dtype: torch.dtype, **kw):
+def _load_pretrained(
+    src: str | Path, device: torch.device, dtype: torch.dtype, **kw: Any
+) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(src, trust_remote_code=False, **kw)
-    model = AutoModelForCausalLM.from_pretrained(src, dtype=dtype, trust_remote_code=False, **kw)
+    model: Any = AutoModelForCausalLM.from_pretrained(
+        src, dtype=dtype, trust_remote_code=False, **kw
+    )
     model.to(device)
     model.eval()
     return model, tok

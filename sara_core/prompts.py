@@ -8,6 +8,7 @@ tokenizer's own special tokens (BOS where it adds one), as both authors' code do
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -25,7 +26,7 @@ def encode_prompt(lm: LoadedModel, text: str, instruction: str | None = None) ->
 
     ``instruction`` (the "prompted" baseline) goes before the question in the same user turn.
     """
-    tok = lm.tokenizer
+    tok: Any = lm.tokenizer  # transformers' stubs type these calls loosely
     content = user_turn(text, instruction)
     if lm.is_chat:
         ids = tok.apply_chat_template(
@@ -37,12 +38,13 @@ def encode_prompt(lm: LoadedModel, text: str, instruction: str | None = None) ->
         )["input_ids"]
     else:
         ids = tok(content, return_tensors="pt")["input_ids"]
-    return ids
+    return torch.as_tensor(ids)
 
 
 def encode_steering_text(lm: LoadedModel, text: str) -> list[int]:
     """Attract/repel and plus/minus prompts: raw text with the tokenizer's own special tokens."""
-    return list(lm.tokenizer(text)["input_ids"])
+    tok: Any = lm.tokenizer
+    return [int(i) for i in tok(text)["input_ids"]]
 
 
 def decode(lm: LoadedModel, ids: list[int]) -> str:
@@ -51,7 +53,8 @@ def decode(lm: LoadedModel, ids: list[int]) -> str:
 
 
 def count_tokens(lm: LoadedModel, text: str) -> int:
-    return len(lm.tokenizer(text, add_special_tokens=False)["input_ids"])
+    tok: Any = lm.tokenizer
+    return len(tok(text, add_special_tokens=False)["input_ids"])
 
 
 def check_text(

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sara_core.decoding import Row, decode_rows
 from sara_core.models import LoadedModel
@@ -51,10 +52,10 @@ class Job:
 
 def kv_bytes_per_token(lm: LoadedModel) -> int:
     """Bytes of key/value cache one token of one row holds, across all blocks."""
-    cfg = getattr(lm.model.config, "text_config", None) or lm.model.config
-    heads = getattr(cfg, "num_attention_heads", None) or getattr(cfg, "n_head", 1)
-    kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
-    head_dim = getattr(cfg, "head_dim", None) or lm.hidden_size // heads
+    cfg: Any = getattr(lm.model.config, "text_config", None) or lm.model.config
+    heads = int(getattr(cfg, "num_attention_heads", None) or getattr(cfg, "n_head", None) or 1)
+    kv_heads = int(getattr(cfg, "num_key_value_heads", None) or heads)
+    head_dim = int(getattr(cfg, "head_dim", None) or lm.hidden_size // heads)
     return 2 * lm.n_layers * kv_heads * head_dim * lm.dtype.itemsize
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import Generic, TypeVar
 
 U = TypeVar("U")
@@ -66,7 +66,7 @@ class ThreadStream(Generic[U, R]):
             waits.append(max(0.0, self.deadline - time.monotonic()))
         return min(waits) if waits else None
 
-    def __iter__(self) -> Iterator[U]:
+    def __iter__(self) -> Generator[U, None, None]:
         if not self._started:
             self._started = True
             self._thread.start()

@@ -142,7 +142,7 @@ class _BoundedLoader(yaml.SafeLoader):
         node = super().compose_node(parent, index)
         if collection:
             self.nesting -= 1
-        self._spend(1, node.start_mark)
+        self._spend(1, node.start_mark if node is not None else None)
         self.node_sizes[id(node)] = self.expanded_nodes - before
         return node
 
@@ -172,7 +172,7 @@ def _construct_mapping(loader: _BoundedLoader, node: yaml.MappingNode) -> dict[A
 
 _BoundedLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,  # type: ignore[arg-type]
+    _construct_mapping,
 )
 
 
