@@ -1,4 +1,4 @@
-"""Answer one prompt three ways (original, SARA, ActAdd) with the same decoding.
+"""Answer one prompt three ways (original, SARA, ActAdd), and optionally a fourth (prompted).
 
 ``compare`` returns the answers; ``stream_compare`` yields them as they grow, for the UI. The
 answers are rows of one batch (:func:`sara_core.decoding.decode_rows`), each steering editing
@@ -13,29 +13,44 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 
-from sara_core.actadd import ActAddSteering
 from sara_core.config import GenerationSettings, SteeringConfig
 from sara_core.decoding import Row, Sampling, decode_rows, eos_ids
 from sara_core.models import LoadedModel
+from sara_core.planning import BuiltSteerings, ComparePlan, build_steerings, plan_compare
 from sara_core.prepare import PreparedSteerings, prepare_actadd, prepare_sara
-from sara_core.prompts import (
-    SteeringTexts,
-    check_texts,
-    decode,
-    encode_prompt,
-    encode_steering_text,
-)
-from sara_core.sara import SaraResult, SaraSteering
+from sara_core.prompts import check_texts, decode, encode_prompt, encode_steering_text
+from sara_core.results import ROWS, CompareResult, CompareUpdate
 from sara_core.scheduler import BatchScheduler, Job
 from sara_core.steering import Steering
 from sara_core.streaming import stream_in_thread
-from sara_core.validation import InputError
 
-ROWS = ("original", "sara", "actadd")
+__all__ = [
+    "ROWS",
+    "CompareResult",
+    "CompareRun",
+    "CompareUpdate",
+    "ComparePlan",
+    "Generated",
+    "GenerationSettings",
+    "PreparedSteerings",
+    "SteeringConfig",
+    "check_texts",
+    "compare",
+    "decode",
+    "encode_prompt",
+    "encode_steering_text",
+    "generate",
+    "plan_compare",
+    "prepare_actadd",
+    "prepare_sara",
+    "run_compare",
+    "settings_row",
+    "stream_compare",
+]
 
 
 def settings_row(
@@ -90,144 +105,6 @@ def generate(
     return Generated([list(r.tokens) for r in batch], min(firsts) if firsts else None)
 
 
-@dataclass
-class CompareResult:
-    """The answers, with what SARA computed and where the time went."""
-
-    original: str
-    sara: str
-    actadd: str
-    settings: dict
-    timing: dict
-    sara_analysis: SaraResult | None = field(default=None, repr=False)
-    sara_steering: SaraSteering | None = field(default=None, repr=False)
-    actadd_steering: ActAddSteering | None = field(default=None, repr=False)
-
-    def answers(self) -> dict[str, str]:
-        return {"original": self.original, "sara": self.sara, "actadd": self.actadd}
-
-    def to_json(self) -> dict:
-        return {**self.answers(), "settings": self.settings, "timing": self.timing}
-
-    def to(self, device: torch.device | str) -> CompareResult:
-        """A copy whose tensors live on ``device`` (plain CPU data can leave a GPU worker)."""
-        return CompareResult(
-            self.original,
-            self.sara,
-            self.actadd,
-            dict(self.settings),
-            dict(self.timing),
-            None if self.sara_analysis is None else self.sara_analysis.to(device),
-            None if self.sara_steering is None else self.sara_steering.to(device),
-            None if self.actadd_steering is None else self.actadd_steering.to(device),
-        )
-
-
-@dataclass
-class CompareUpdate:
-    """A streaming snapshot: the partial answers; ``result`` is set on the last one."""
-
-    original: str = ""
-    sara: str = ""
-    actadd: str = ""
-    status: str = ""
-    result: CompareResult | None = None
-
-    def answers(self) -> tuple[str, str, str]:
-        return self.original, self.sara, self.actadd
-
-
-@dataclass
-class ComparePlan:
-    """A validated request: everything a run needs, checked before any work starts."""
-
-    input_ids: torch.Tensor
-    texts: SteeringTexts
-    layer: int
-    config: SteeringConfig
-    settings: GenerationSettings
-    prepared: PreparedSteerings | None
-
-
-def plan_compare(
-    lm: LoadedModel,
-    prompt: str,
-    attract: str,
-    repel: str,
-    config: SteeringConfig | None = None,
-    settings: GenerationSettings | None = None,
-    prepared: PreparedSteerings | None = None,
-    max_new_tokens: int | None = None,
-) -> ComparePlan:
-    """Validate a request; every problem is an InputError with a message a user can act on.
-
-    With ``prepared`` steerings the layer is theirs: a ``config.layer`` that names another block
-    is refused (the same rule in the library, the CLI and the app).
-    """
-    config = (config or SteeringConfig()).validate(lm.n_layers)
-    settings = settings or GenerationSettings()
-    settings.validate(*(() if max_new_tokens is None else (max_new_tokens,)))
-    texts = check_texts(lm, prompt, attract, repel)
-    layer = config.resolved_layer(lm.n_layers)
-    if prepared is not None:
-        if prepared.sara is None and prepared.actadd is None:
-            raise InputError("the prepared steering holds neither SARA nor ActAdd")
-        own = prepared.layer
-        if not 0 <= own < lm.n_layers:
-            raise InputError(
-                f"the prepared steering is for block {own}; this model has {lm.n_layers}"
-            )
-        if config.layer is not None and layer != own:
-            raise InputError(
-                f"the layer asked for ({layer}) differs from the prepared steering's block {own}: "
-                "use that block, or compute a new steering"
-            )
-        layer = own
-    input_ids = encode_prompt(lm, texts.prompt)
-    if prepared is not None and prepared.sara is not None:
-        sara_len = prepared.sara.max_k
-    else:
-        sara_len = min(
-            len(encode_steering_text(lm, texts.attract)), len(encode_steering_text(lm, texts.repel))
-        )
-    limit = min(sara_len, input_ids.shape[1])
-    if config.k is not None and config.k > limit:
-        raise InputError(
-            f"k={config.k} is too large: the shortest of the prompt ({input_ids.shape[1]} tokens), "
-            f"attract and repel ({sara_len} tokens for the shorter) allows at most {limit}"
-        )
-    return ComparePlan(input_ids, texts, layer, config, settings, prepared)
-
-
-@dataclass
-class BuiltSteerings:
-    sara: SaraSteering
-    actadd: ActAddSteering
-    sara_s: float  # seconds to build SARA's
-    actadd_s: float
-
-
-def build_steerings(lm: LoadedModel, plan: ComparePlan) -> BuiltSteerings:
-    """Both steerings for a plan: new ones from the texts, or the prepared ones with this
-    request's coefficients and options; a prepared file holding one of them gets the other
-    computed from the texts. The one resolver for uploaded steerings."""
-    c, t, layer = plan.config, plan.texts, plan.layer
-    p = plan.prepared or PreparedSteerings()
-    t0 = time.perf_counter()
-    if p.sara is None:
-        sara = prepare_sara(lm, t.attract, t.repel, layer, c.sara_coeff, c.k, c.sign, c.scope)
-    else:
-        sara = SaraSteering(
-            p.sara.attract_acts, p.sara.repel_acts, layer, c.sara_coeff, c.k, c.sign, c.scope
-        )
-    t1 = time.perf_counter()
-    if p.actadd is None:
-        actadd = prepare_actadd(lm, t.attract, t.repel, layer, c.actadd_coeff, c.actadd_mode)
-    else:
-        actadd = ActAddSteering(p.actadd.diff, layer, c.actadd_coeff, c.actadd_mode)
-    return BuiltSteerings(sara, actadd, t1 - t0, time.perf_counter() - t1)
-
-
 class CompareRun:
     """One comparison, in three parts a scheduler can interleave with other requests:
     :meth:`prepare` builds the steerings and the rows, the decode loop fills them (calling
@@ -252,7 +129,7 @@ class CompareRun:
 
     @property
     def n_rows(self) -> int:
-        return len(ROWS)
+        return len(self.plan.rows)
 
     def prepare(self) -> list[Row]:
         """Build both steerings (forward passes: call it holding the model's lock) and the rows."""
@@ -262,19 +139,28 @@ class CompareRun:
         self.t_prep = time.perf_counter()
         ids = self.plan.input_ids[0].tolist()
         b = self.built
+        specs: list[tuple[list[int], tuple[Steering, ...]]] = [
+            (ids, ()),
+            (ids, (b.sara,)),
+            (ids, (b.actadd,)),
+        ]
+        if self.plan.prompted_ids is not None:
+            specs.append((self.plan.prompted_ids[0].tolist(), ()))
         self.rows = [
-            settings_row(self.plan.settings, ids, steerings, self.stop, self.deadline)
-            for steerings in ((), (b.sara,), (b.actadd,))
+            settings_row(self.plan.settings, p, steerings, self.stop, self.deadline)
+            for p, steerings in specs
         ]
         return self.rows
 
     def publish(self, _rows: Sequence[Row] = ()) -> None:
         """Hand the partial answers to ``on_update``."""
         if self.on_update is not None:
-            o, s, a = (
+            texts = [
                 decode(self.lm, [t for t in r.tokens if t not in self._eos]) for r in self.rows
-            )
-            self.on_update(CompareUpdate(o, s, a, status="generating"))
+            ]
+            prompted = texts[3] if len(texts) > 3 else ""
+            update = CompareUpdate(texts[0], texts[1], texts[2], "generating", prompted=prompted)
+            self.on_update(update)
 
     def execute(self) -> None:
         """Prepare and decode in this thread (no scheduler)."""
@@ -302,17 +188,18 @@ class CompareRun:
         gen_s = self.t_end - self.t_prep
         batched = plan.config.batched is not False
         per_row = self.per_row_s or [gen_s] * len(rows)
+        names = plan.rows
         timing = {
             "sara_prep_s": built.sara_s,
             "actadd_prep_s": built.actadd_s,
             "generate_s": gen_s,
-            "per_answer_s": dict(zip(ROWS, per_row, strict=False)),
+            "per_answer_s": dict(zip(names, per_row, strict=False)),
             "first_token_s": (min(firsts) - self.t0) if firsts else None,
             "total_s": self.t_end - self.t0,
-            "new_tokens": dict(zip(ROWS, new_tokens, strict=True)),
+            "new_tokens": dict(zip(names, new_tokens, strict=True)),
             "tokens_per_s": sum(new_tokens) / gen_s if gen_s > 0 else None,
             "batched": batched,
-            "finish": dict(zip(ROWS, [r.finish for r in rows], strict=True)),
+            "finish": dict(zip(names, [r.finish for r in rows], strict=True)),
         }
         sara = built.sara
         settings = {
@@ -322,6 +209,7 @@ class CompareRun:
             "layer": plan.layer,
             "k_used": sara.last_result.k if sara.last_result else None,
             **asdict(plan.settings),
+            "instruction": plan.instruction,
         }
         return CompareResult(
             answers[0],
@@ -332,6 +220,7 @@ class CompareRun:
             sara_analysis=sara.last_result,
             sara_steering=sara,
             actadd_steering=built.actadd,
+            prompted=answers[3] if len(answers) > 3 else None,
         )
 
 
@@ -363,10 +252,11 @@ def stream_compare(
     settings: GenerationSettings | None = None,
     *,
     prepared: PreparedSteerings | None = None,
+    prompted: bool | str = False,
     scheduler: BatchScheduler | None = None,
     queue_timeout: float | None = None,
 ) -> Generator[CompareUpdate, None, None]:
-    """Answer ``prompt`` three ways, yielding the partial answers as they grow.
+    """Answer ``prompt`` three ways (four with ``prompted``), yielding the answers as they grow.
 
     Bad input raises InputError here, at the call, before any work. The work then runs in a
     worker thread; closing the iterator early stops generation at the next token. ``prepared``
@@ -374,11 +264,13 @@ def stream_compare(
     kept, coefficients and options come from ``config``. With a ``scheduler`` the answers share
     a batch with other requests' (waiting at most ``queue_timeout`` seconds for a place).
     """
-    plan = plan_compare(lm, prompt, attract, repel, config, settings, prepared)
+    plan = plan_compare(lm, prompt, attract, repel, config, settings, prepared, prompted=prompted)
 
     def work(emit: Callable[[CompareUpdate], None], stop: threading.Event) -> CompareResult:
         result = run_compare(lm, plan, emit, stop, scheduler, queue_timeout)
-        emit(CompareUpdate(result.original, result.sara, result.actadd, "done", result))
+        final = CompareUpdate(result.original, result.sara, result.actadd, "done", result)
+        final.prompted = result.prompted or ""
+        emit(final)
         return result
 
     return iter(stream_in_thread(work, name="sara-compare"))
@@ -393,11 +285,14 @@ def compare(
     settings: GenerationSettings | None = None,
     *,
     prepared: PreparedSteerings | None = None,
+    prompted: bool | str = False,
 ) -> CompareResult:
-    """Answer ``prompt`` three ways: original, SARA-steered and ActAdd-steered.
+    """Answer ``prompt`` three ways: original, SARA-steered and ActAdd-steered; with
+    ``prompted`` (True: the attract text, or an instruction) also a fourth, the stance written
+    into the prompt, generated in the same batch.
 
     Runs in the calling thread (no worker thread, so no second OpenMP thread pool competing
     for the CPU); see ``stream_compare`` for the streaming form.
     """
-    plan = plan_compare(lm, prompt, attract, repel, config, settings, prepared)
+    plan = plan_compare(lm, prompt, attract, repel, config, settings, prepared, prompted=prompted)
     return run_compare(lm, plan)

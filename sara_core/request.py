@@ -28,6 +28,13 @@ from sara_core.validation import (
 )
 
 
+def _optional_text(name: str, value: Any) -> str:
+    """Empty means "not given"; otherwise the usual text checks."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return ""
+    return as_text(name, value)
+
+
 @dataclass(frozen=True)
 class CompareRequest:
     """What a person asks for: the texts, where and how strongly to steer, how to decode.
@@ -51,6 +58,8 @@ class CompareRequest:
     seed: int = 0
     sign: str = "raw"
     actadd_mode: str = "prefix"
+    prompted: bool = True
+    instruction: str = ""  # empty: the attract text is the instruction
 
     @classmethod
     def names(cls) -> list[str]:
@@ -104,7 +113,15 @@ class CompareRequest:
             seed=as_int("seed", values["seed"], 0, MAX_SEED),
             sign=as_choice("sign", values["sign"], SIGNS),
             actadd_mode=as_choice("actadd_mode", values["actadd_mode"], MODES),
+            prompted=as_bool("prompted", values["prompted"]),
+            instruction=_optional_text("the instruction", values["instruction"]),
         )
+
+    def prompted_arg(self) -> bool | str:
+        """What ``compare(prompted=...)`` takes: off, the attract text, or the instruction."""
+        if not self.prompted:
+            return False
+        return self.instruction or True
 
     def config(self) -> SteeringConfig:
         return SteeringConfig(

@@ -215,3 +215,36 @@ def test_chat_models_get_the_template_base_models_the_raw_text():
     assert chat.tokenizer.decode(templated).rstrip().endswith("<|assistant|>")
     # steering texts are never templated, for chat and base models alike
     assert encode_steering_text(chat, ATTRACT) == chat.tokenizer(ATTRACT)["input_ids"]
+
+
+def test_prompted_answer_is_the_stance_written_into_the_prompt(tiny_lm):
+    from sara_core.decoding import Row, decode_rows
+    from sara_core.prompts import decode
+
+    cfg = SteeringConfig(layer=2)
+    four = compare(tiny_lm, PROMPT, ATTRACT, REPEL, cfg, GREEDY, prompted=True)
+    three = compare(tiny_lm, PROMPT, ATTRACT, REPEL, cfg, GREEDY)
+    assert three.prompted is None and "prompted" not in three.answers()
+    assert {k: four.answers()[k] for k in ("original", "sara", "actadd")} == three.answers()
+    ids = encode_prompt(tiny_lm, PROMPT, instruction=ATTRACT)[0].tolist()
+    assert tiny_lm.tokenizer.decode(ids).count(ATTRACT) == 1
+    lone = Row(ids, max_new_tokens=GREEDY.max_new_tokens)
+    decode_rows(tiny_lm, [lone])
+    assert four.prompted == decode(tiny_lm, lone.tokens)
+    assert four.timing["new_tokens"].keys() == {"original", "sara", "actadd", "prompted"}
+    mine = compare(tiny_lm, PROMPT, ATTRACT, REPEL, cfg, GREEDY, prompted="Be brief.")
+    assert mine.settings["instruction"] == "Be brief."
+
+
+def test_prompted_answer_streams_beside_the_others(tiny_lm):
+    cfg = SteeringConfig(layer=2)
+    updates = list(stream_compare(tiny_lm, PROMPT, ATTRACT, REPEL, cfg, GREEDY, prompted=True))
+    assert any(u.prompted for u in updates if u.status == "generating")
+    assert updates[-1].prompted == updates[-1].result.prompted
+
+
+def test_a_bad_instruction_is_refused_at_the_call(tiny_lm):
+    with pytest.raises(ValueError, match="the instruction is empty"):
+        compare(tiny_lm, PROMPT, ATTRACT, REPEL, prompted="   ")
+    with pytest.raises(ValueError, match="the instruction is too long"):
+        compare(tiny_lm, PROMPT, ATTRACT, REPEL, prompted="word " * 700)

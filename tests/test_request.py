@@ -58,3 +58,13 @@ def test_parse_refuses_bad_values_with_a_clear_message(raw, message):
 def test_unknown_fields_are_a_programming_error():
     with pytest.raises(TypeError, match="unknown request fields: bogus"):
         CompareRequest.parse({**TEXTS, "bogus": 1})
+
+
+def test_prompted_is_on_by_default_and_takes_an_optional_instruction():
+    req = CompareRequest.parse(TEXTS)
+    assert req.prompted is True and req.prompted_arg() is True
+    assert CompareRequest.parse({**TEXTS, "prompted": "false"}).prompted_arg() is False
+    assert CompareRequest.parse({**TEXTS, "instruction": " Be gloomy. "}).prompted_arg() == (
+        "Be gloomy."
+    )
+    assert CompareRequest.parse({**TEXTS, "instruction": "  "}).prompted_arg() is True
