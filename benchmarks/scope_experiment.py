@@ -20,7 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sara_core import load_model, metrics  # noqa: E402
+from sara_core import load_model  # noqa: E402
+from sara_core.evaluation import metrics  # noqa: E402
+from sara_core.evaluation.judge import build_judge  # noqa: E402
+from sara_core.evaluation.schools import group_of  # noqa: E402
 from sara_core.generation import (  # noqa: E402
     GenerationSettings,
     decode,
@@ -28,7 +31,6 @@ from sara_core.generation import (  # noqa: E402
     generate,
     prepare_sara,
 )
-from sara_core.judge import build_judge, group_of  # noqa: E402
 from sara_core.presets import PAPER_PREFIX, get_stance, load_dilemmas  # noqa: E402
 
 TARGET = {"utilitarian": "Utilitarianism", "kantian": "A priori values"}
