@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 from sara_core.evaluation.config import EvalConfig, quick_config, target_group
+from sara_core.evaluation.judge_cli import API_KEY_ENV, add_judge_arguments
 from sara_core.evaluation.run import rebuild_evaluation, run_evaluation
-from sara_core.validation import as_int
+from sara_core.validation import as_float, as_int
 
 MAX_COUNT = 100_000
 """Most repetitions, new tokens or bootstrap resamples a run may ask for."""
@@ -58,16 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sara-coeff", type=float, default=1.0, help="SARA lambda (1.0)")
     parser.add_argument("--actadd-coeff", type=float, default=4.0, help="ActAdd c (4.0)")
     parser.add_argument("--scope", choices=["prompt", "every-step"], default="prompt")
+    add_judge_arguments(parser)
     parser.add_argument(
-        "--judge",
-        choices=["prototype", "fitted", "lm"],
-        default="prototype",
-        help="answer classifier (default prototype: MiniLM embeddings vs school descriptions)",
-    )
-    parser.add_argument(
-        "--judge-model",
+        "--agreement",
         default=None,
-        help="another encoder folder (prototype/fitted) or causal LM id (lm) for the judge",
+        metavar="FILE",
+        help="agreement.json of the judge's blind check (default: "
+        "docs/evaluation/judge_blind/agreement.json when present)",
     )
     parser.add_argument(
         "--measure-judges",
@@ -113,6 +111,9 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
     cfg.scope = args.scope
     cfg.judge = args.judge
     cfg.judge_model = args.judge_model
+    cfg.judge_url = args.judge_url
+    cfg.min_confidence = as_float("--min-confidence", args.min_confidence, 0.0, 1.0)
+    cfg.agreement = args.agreement
     cfg.measure_judges = args.measure_judges
     cfg.mfq = not args.no_mfq
     cfg.mfq_layer = args.mfq_layer
@@ -134,6 +135,7 @@ def _check(cfg: EvalConfig) -> None:
 def run_cli(args: argparse.Namespace) -> int:
     """Entry point of ``python -m sara_core evaluate``; returns the exit code."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    api_key = os.environ.get(API_KEY_ENV) or None  # read once, here
     try:
         cfg = config_from_args(args)
         _check(cfg)
@@ -144,16 +146,18 @@ def run_cli(args: argparse.Namespace) -> int:
     try:
         if getattr(args, "from_results", None):
             out = Path(args.out or args.from_results)
-            result = rebuild_evaluation(args.from_results, cfg, out, progress=not args.no_progress)
+            result = rebuild_evaluation(
+                args.from_results, cfg, out, progress=not args.no_progress, api_key=api_key
+            )
         else:
             out = Path(args.out or default_out)
-            result = run_evaluation(cfg, out, progress=not args.no_progress)
-    except (ValueError, FileNotFoundError) as exc:
+            result = run_evaluation(cfg, out, progress=not args.no_progress, api_key=api_key)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 2
     s = result.summary
     print(f"wrote {len(result.rows)} answers and the report to {out}/ ({s['seconds']['total']} s)")
-    print(f"judge: {s['judge']['judge']} {s['judge']['accuracy']:.1%} ({s['judge']['method']})")
+    print(s["metrics"]["validity"]["line"])
     for h in s["metrics"]["headline"]:
         d, sp = h["success_sara_minus_actadd"], h["spillover_sara_minus_actadd"]
         print(

@@ -46,6 +46,9 @@ class EvalConfig:
     scope: str = "prompt"
     judge: str = "prototype"
     judge_model: str | None = None
+    judge_url: str | None = None  # an OpenAI-compatible chat endpoint (the key is never stored)
+    min_confidence: float = 0.5  # under it the judge says Unclassifiable
+    agreement: str | None = None  # agreement.json of the judge's blind check; None: the bundled
     measure_judges: bool = False
     mfq: bool = True
     mfq_items: int | None = None  # None: every item; n: the first n items of each foundation

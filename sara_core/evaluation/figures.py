@@ -47,6 +47,7 @@ def figure_groups(summary: dict[str, Any], path: Path) -> None:
     """The post's figure: fraction of answers per group, original vs each method x stance."""
     plt = _plt()
     m = summary["metrics"]
+    valid = m.get("validity") or {}
     groups = list(summary["groups"])
     series = [("Original", m["original"]["groups"], "#9e9e9e")]
     for i, p in enumerate(m["pooled"]):
@@ -77,8 +78,12 @@ def figure_groups(summary: dict[str, Any], path: Path) -> None:
     fig.text(
         0.01,
         0.01,
-        f"95% bootstrap CIs. Judge: {summary['judge']['judge']}, "
-        f"{summary['judge']['accuracy']:.0%} accurate on {summary['judge']['n']} labelled answers.",
+        f"95% bootstrap CIs. Judge: {summary['judge']['judge']}; validity on real answers: "
+        + (
+            "beats chance."
+            if valid.get("evidence")
+            else f"{valid.get('status', 'unknown')}, so these fractions are NOT EVIDENCE."
+        ),
         fontsize=7,
         color="#555555",
     )

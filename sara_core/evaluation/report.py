@@ -27,6 +27,10 @@ def _signed(ci: dict[str, Any]) -> str:
     return f"{ci['value']:+.3f} [{ci['low']:+.3f}, {ci['high']:+.3f}]"
 
 
+def _opt(block: dict[str, Any], key: str) -> str:
+    return _pct(block[key]) if key in block else ""
+
+
 def _num(v: float | None) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "n/a"
@@ -71,6 +75,22 @@ def section_title(summary: Summary) -> list[str]:
     ]
 
 
+def validity_of(summary: Summary) -> dict[str, Any]:
+    """The judge's validity recorded in the summary; unknown for summaries written before it."""
+    unknown = {
+        "status": "unknown",
+        "evidence": False,
+        "line": "Judge validity: UNKNOWN. The judge has not been checked against a blind "
+        "annotator on real answers, so the school and group figures below are not evidence.",
+    }
+    return summary["metrics"].get("validity") or unknown
+
+
+def section_validity(summary: Summary) -> list[str]:
+    """Before any comparison of methods: may the judge's labels be read as evidence?"""
+    return [f"> **{validity_of(summary)['line']}**", ""]
+
+
 def section_config(summary: Summary) -> list[str]:
     cfg, m = summary["config"], summary["metrics"]
     targets = ", ".join(
@@ -99,15 +119,18 @@ def section_config(summary: Summary) -> list[str]:
 
 
 def section_judge(summary: Summary) -> list[str]:
-    judge = summary["judge"]
+    judge, valid = summary["judge"], validity_of(summary)
     lines = [
         "## Judge",
         "",
-        f"Every answer was labelled by the **{judge['judge']}** judge: **{judge['accuracy']:.1%}** "
-        f"school accuracy and **{judge['group_accuracy']:.1%}** group accuracy on "
-        f"{judge['n']} labelled answers ({judge['method']}; chance is 12.5% for schools). The "
-        "labelled answers were written for this project, in the style of the model's answers; "
-        "real answers are noisier, so the accuracy on them is likely lower.",
+        f"Every answer was labelled by the **{judge['judge']}** judge. Collapsed text, code, "
+        "non-answers and off-topic answers (its collapse detector's rules), and answers whose "
+        f"likeliest group has less than {judge.get('min_confidence', 0.5)} of its probability, "
+        "are Unclassifiable and count toward no school. On 56 short textbook answers written "
+        f"for this project it scores {judge['accuracy']:.1%} (schools) and "
+        f"{judge['group_accuracy']:.1%} (groups) ({judge['method']}; chance is 12.5% for "
+        "schools); that says little about real answers. On real answers: "
+        f"{valid['line'].removeprefix('Judge validity: ')}",
         "",
     ]
     if len(summary.get("judges", [])) > 1:
@@ -139,9 +162,12 @@ def _headline_table(headlines: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def section_headline(summary: Summary) -> list[str]:
-    m = summary["metrics"]
+    m, valid = summary["metrics"], validity_of(summary)
+    caveat = "" if valid["evidence"] else " (not evidence: the judge is not validated)"
     lines = [
-        "## Headline: SARA minus ActAdd, pooled over layers",
+        f"## Headline: SARA minus ActAdd, pooled over layers{caveat}",
+        "",
+        f"**{valid['line']}**",
         "",
         "Steering success = fraction in the target group, steered minus original; spillover = "
         "fraction moved into the non-target groups. Differences are SARA - ActAdd with 95% "
@@ -154,9 +180,8 @@ def section_headline(summary: Summary) -> list[str]:
     if coherent:
         lines += [
             f"The same on coherent answers only ({coherent['n']} of {coherent['n_all']}; an "
-            f"answer counts as collapsed unless {coherent['rule']}): the judge gives every answer "
-            "a school, gibberish included, so a method that collapses the text can look as if it "
-            "steered.",
+            f"answer counts as coherent when {coherent['rule']}): a method that collapses the "
+            "text changes the fractions even when no answer moves between schools.",
             "",
             *_headline_table(coherent["headline"]),
         ]
@@ -171,18 +196,20 @@ def section_fractions(summary: Summary) -> list[str]:
     lines += [
         "## Group fractions and effects, pooled over layers",
         "",
-        "| answers | n | " + " | ".join(groups) + " | success | spillover | collapsed |",
-        "|---|---|" + "---|" * len(groups) + "---|---|---|",
+        "| answers | n | "
+        + " | ".join(groups)
+        + " | Unclassifiable | success | spillover | collapsed |",
+        "|---|---|" + "---|" * len(groups) + "---|---|---|---|",
         f"| original | {o['n']} | "
         + " | ".join(_pct(o["groups"][g]) for g in groups)
-        + f" | | | {_pct(o['collapsed']) if 'collapsed' in o else ''} |",
+        + f" | {_opt(o, 'unclassifiable')} | | | {_opt(o, 'collapsed')} |",
     ]
     for p in m["pooled"]:
-        collapsed = _pct(p["collapsed"]) if "collapsed" in p else ""
         lines.append(
             f"| {METHOD_LABEL[p['method']]}, {p['stance']} | {p['n']} | "
             + " | ".join(_pct(p["groups"][g]) for g in groups)
-            + f" | {_signed(p['success'])} | {_signed(p['spillover'])} | {collapsed} |"
+            + f" | {_opt(p, 'unclassifiable')} | {_signed(p['success'])} "
+            f"| {_signed(p['spillover'])} | {_opt(p, 'collapsed')} |"
         )
     return lines + [""]
 
@@ -291,19 +318,18 @@ def section_examples(rows: Sequence[AnswerRow], layer: int | None = None) -> lis
 
 
 def section_limits(summary: Summary) -> list[str]:
-    judge = summary["judge"]
+    valid = validity_of(summary)
     return [
         "## What this does and does not show",
         "",
         "- It measures whether steering changes *which ethical school* an automatic judge "
         "assigns to the answers, on this model, these dilemmas and these prompts. It does not "
         "measure whether the answers are good moral reasoning.",
-        f"- The judge is imperfect ({judge['accuracy']:.0%} on clean labelled answers); its "
-        "errors add noise to every fraction and can bias them toward the schools it confuses.",
+        f"- {valid['line']} Textbook accuracy is no substitute for agreement on real answers.",
         "- Confidence intervals resample answers within each dilemma; they cover sampling noise, "
         "not the choice of dilemmas, prompts, coefficients or judge.",
-        "- A collapsed answer (repeated fragments) still receives a school from the judge; the "
-        "coherent-only table above removes them, the figures do not.",
+        "- Unclassifiable answers count in the denominators but toward no group, so collapse "
+        "lowers every group's fraction; the collapsed and Unclassifiable columns show how much.",
         "- The questionnaire is only as meaningful as its catch items: where they fail, the "
         "model is not answering the items, and its foundation scores say little.",
         "",
@@ -314,6 +340,7 @@ def write_report(summary: Summary, rows: Sequence[AnswerRow], out: Path) -> Path
     """report.md embedding the figures, with the configuration, judge accuracy and tables."""
     lines = [
         *section_title(summary),
+        *section_validity(summary),
         *section_config(summary),
         *section_judge(summary),
         *section_headline(summary),

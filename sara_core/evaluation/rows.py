@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from sara_core.validation import InputError
+from sara_core.validation import InputError, as_bool
 
 CSV_FIELDS = (
     "dilemma",
@@ -28,7 +28,9 @@ CSV_FIELDS = (
     "perplexity",
     "seconds",
 )
-"""Columns of results.csv, in order (docs/evaluation/results.csv has exactly these)."""
+"""Columns every results.csv has (docs/evaluation/results.csv has exactly these)."""
+OPTIONAL_FIELDS = ("judge_coherent", "judge_reason")
+"""Columns written since the judge can say Unclassifiable; older files lack them."""
 
 
 @dataclass
@@ -52,6 +54,8 @@ class AnswerRow:
     school: str = ""  # set by the judge
     group: str = ""
     judge_confidence: float = math.nan
+    judge_coherent: bool | None = None  # False: the judge's collapse detector rejected it
+    judge_reason: str = ""  # why the judge said Unclassifiable
 
 
 _INTS = {f.name for f in fields(AnswerRow) if f.type == "int"}
@@ -59,6 +63,10 @@ _FLOATS = {f.name for f in fields(AnswerRow) if f.type == "float"}
 
 
 def _fmt(value: object) -> object:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
     if isinstance(value, float):
         return "" if not math.isfinite(value) else f"{value:.6g}"
     return value
@@ -67,13 +75,15 @@ def _fmt(value: object) -> object:
 def write_csv(rows: list[AnswerRow], path: Path) -> None:
     """Write results.csv: one line per answer, floats with 6 significant digits, NaN as empty."""
     with Path(path).open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
+        w = csv.DictWriter(fh, fieldnames=CSV_FIELDS + OPTIONAL_FIELDS)
         w.writeheader()
         for r in rows:
-            w.writerow({k: _fmt(getattr(r, k)) for k in CSV_FIELDS})
+            w.writerow({k: _fmt(getattr(r, k)) for k in CSV_FIELDS + OPTIONAL_FIELDS})
 
 
-def _parse(name: str, text: str, where: str) -> int | float | str:
+def _parse(name: str, text: str, where: str) -> int | float | str | bool | None:
+    if name == "judge_coherent":
+        return None if text == "" else as_bool(f"{where}: {name}", text)
     try:
         if name in _INTS:
             return int(text)
@@ -94,6 +104,7 @@ def read_csv(path: Path | str) -> list[AnswerRow]:
         if missing:
             raise InputError(f"{path}: not a results.csv, missing columns {', '.join(missing)}")
         for i, raw in enumerate(reader, 1):
-            values = {k: _parse(k, raw[k], f"{path}, answer #{i}") for k in CSV_FIELDS}
+            keys = CSV_FIELDS + tuple(k for k in OPTIONAL_FIELDS if k in raw)
+            values = {k: _parse(k, raw.get(k) or "", f"{path}, answer #{i}") for k in keys}
             out.append(AnswerRow(**values))  # type: ignore[arg-type]
     return out

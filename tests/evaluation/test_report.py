@@ -24,3 +24,18 @@ def test_verdict_reads_the_intervals():
     }
     assert "CI spans 0" in R.verdict(unclear) and "SARA spills more" in R.verdict(unclear)
     assert R.verdict({**unclear, "success_sara_minus_actadd": _ci(None, None, None)}) == "no data"
+
+
+def test_validity_line_comes_before_any_comparison():
+    summary = {"metrics": {"validity": None}}
+    assert "UNKNOWN" in R.section_validity(summary)[0]
+    summary["metrics"]["validity"] = {"status": "at chance", "evidence": False, "line": "AT CHANCE"}
+    headline = R.section_headline(
+        {"metrics": {**summary["metrics"], "headline": [], "coherent": None}}
+    )
+    assert "not evidence" in headline[0] and "AT CHANCE" in headline[2]
+    summary["metrics"]["validity"] = {"status": "beats chance", "evidence": True, "line": "ok"}
+    headline = R.section_headline(
+        {"metrics": {**summary["metrics"], "headline": [], "coherent": None}}
+    )
+    assert "not evidence" not in headline[0]

@@ -37,3 +37,13 @@ def test_bad_csv_names_the_problem(tmp_path):
     (tmp_path / "b.csv").write_text(text)
     with pytest.raises(ValueError, match="answer #1: column 'layer' is not a number"):
         R.read_csv(tmp_path / "b.csv")
+
+
+def test_judge_columns_round_trip_and_old_files_lack_them(tmp_path):
+    row = R.AnswerRow("d", "none", "original", -1, 0, 7, "text", school="Unclassifiable")
+    row.judge_coherent, row.judge_reason = False, "loop: 80% of the 3-grams repeat"
+    R.write_csv([row], tmp_path / "r.csv")
+    (back,) = R.read_csv(tmp_path / "r.csv")
+    assert back.judge_coherent is False and back.judge_reason == row.judge_reason
+    old = R.read_csv(ROOT / "docs" / "evaluation" / "results.csv")[0]
+    assert old.judge_coherent is None and old.judge_reason == ""

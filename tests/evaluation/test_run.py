@@ -5,23 +5,42 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 
 from sara_core.evaluation.config import EvalConfig, seed_for
-from sara_core.evaluation.rows import CSV_FIELDS
+from sara_core.evaluation.judge import Judge
+from sara_core.evaluation.rows import CSV_FIELDS, OPTIONAL_FIELDS
 from sara_core.evaluation.run import rebuild_evaluation, run_evaluation
 from sara_core.evaluation.schools import SCHOOLS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-class HashJudge:
-    """A deterministic stand-in judge: the school is picked from the answer's length."""
+class HashClassifier:
+    """A deterministic stand-in classifier: the school is picked from the answer's length."""
 
     name = "hash"
 
-    def label(self, texts):
-        return [(SCHOOLS[len(t) % len(SCHOOLS)], 0.5) for t in texts]
+    def probabilities(self, answers, dilemmas=None):
+        out = np.zeros((len(answers), len(SCHOOLS)))
+        for i, a in enumerate(answers):
+            out[i, len(a) % len(SCHOOLS)] = 1.0
+        return out
+
+
+class EgoismClassifier(HashClassifier):
+    name = "constant"
+
+    def probabilities(self, answers, dilemmas=None):
+        out = np.zeros((len(answers), len(SCHOOLS)))
+        out[:, SCHOOLS.index("Egoism")] = 1.0
+        return out
+
+
+def no_detector(answer, dilemma):
+    """The tiny random model writes gibberish, which the real detector rightly rejects."""
+    return None
 
 
 def test_run_evaluation_end_to_end_on_a_tiny_model(tiny_lm, tmp_path):
@@ -35,12 +54,13 @@ def test_run_evaluation_end_to_end_on_a_tiny_model(tiny_lm, tmp_path):
         n_boot=50,
         quick=True,
     )
-    result = run_evaluation(cfg, tmp_path, lm=tiny_lm, judge=HashJudge(), progress=False)
+    judge = Judge(HashClassifier(), detector=no_detector)
+    result = run_evaluation(cfg, tmp_path, lm=tiny_lm, judge=judge, progress=False)
     # 2 originals + 2 stances x 2 layers x 2 reps x 2 methods
     assert len(result.rows) == 2 + 16
     with (tmp_path / "results.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert set(rows[0]) == set(CSV_FIELDS)
+    assert set(rows[0]) == set(CSV_FIELDS + OPTIONAL_FIELDS)
     assert {r["method"] for r in rows} == {"original", "sara", "actadd"}
     # Every repetition of every method shares its seed with the original answer of that rep.
     seeds = {(r["method"], r["rep"]): r["seed"] for r in rows}
@@ -61,22 +81,21 @@ def test_run_evaluation_end_to_end_on_a_tiny_model(tiny_lm, tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "![Group fractions](groups.png)" in report and "accuracy" in report
 
-    # The same answers, labelled again by another judge, without generating anything.
-    class Constant(HashJudge):
-        name = "constant"
+    assert summary["metrics"]["validity"]["status"] == "unknown"
+    assert report.index("Judge validity: UNKNOWN") < report.index("## Headline")
 
-        def label(self, texts):
-            return [("Egoism", 1.0) for _ in texts]
-
+    # The same answers, labelled again by another judge, without generating anything; the real
+    # detector now rejects the tiny model's gibberish.
     again = rebuild_evaluation(
         tmp_path,
         EvalConfig(mfq=False, n_boot=20),
         tmp_path / "again",
         lm=tiny_lm,
-        judge=Constant(),
+        judge=Judge(EgoismClassifier()),
         progress=False,
     )
     assert [r.answer for r in again.rows] == [r.answer for r in result.rows]
-    assert {r.school for r in again.rows} == {"Egoism"}
+    assert {r.school for r in again.rows} <= {"Egoism", "Unclassifiable"}
+    assert all(r.judge_coherent is False for r in again.rows if r.school == "Unclassifiable")
     assert again.summary["config"]["layers"] == [1, 2] and again.summary["config"]["reps"] == 2
     assert again.summary["config"]["max_new_tokens"] == 4  # read back from summary.json

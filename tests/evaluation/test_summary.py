@@ -82,3 +82,17 @@ def test_collapsed_answers_are_flagged_and_left_out_of_the_coherent_headline():
     assert s["coherent"]["headline"][0]["success_sara_minus_actadd"]["value"] == 0.0
     sara_pooled = next(p for p in s["pooled"] if p["method"] == "sara")
     assert sara_pooled["collapsed"]["value"] == pytest.approx(0.5)
+
+
+def test_validity_comes_first_and_unclassifiable_counts_toward_no_group():
+    rows = [row("original", "none", -1, g, rep=i) for i, g in enumerate([U, A, A, A])]
+    rows[0].school = rows[0].group = "Unclassifiable"
+    rows[0].judge_coherent = False
+    rows += [row("sara", "utilitarian", 3, U, rep=i) for i in range(4)]
+    rows += [row("actadd", "utilitarian", 3, A, rep=i) for i in range(4)]
+    s = S.summarize(rows, EvalConfig(stances=["utilitarian"], n_boot=50), [3])
+    assert next(iter(s)) == "validity" and s["validity"]["evidence"] is False
+    o = s["original"]
+    assert o["unclassifiable"]["value"] == 0.25 and o["groups"][U]["value"] == 0.0
+    assert o["groups"][A]["value"] == 0.75 and o["collapsed"]["value"] == 0.25
+    assert s["coherent"]["n"] == 11  # the judge's detector decides, not the 3-gram rule
