@@ -22,8 +22,8 @@ loop           more than ``MAX_REPEATED_TRIGRAMS`` (30%) of the word 3-grams rep
                ``MIN_DISTINCT_WORDS`` (30%) of the words are distinct
 echo           (dilemma given) ``MAX_ECHO_SHARE`` (60%) or more of the answer's word 3-grams are
                the dilemma's: the answer restates the prompt
-off_topic      (dilemma given) the answer shares fewer than ``MIN_SHARED_STEMS`` (2) content
-               words with the dilemma (words of 4+ letters outside a stop list, compared by
+off_topic      (dilemma given) the answer shares no content word with the dilemma (fewer than
+               ``MIN_SHARED_STEMS`` = 1; words of 4+ letters outside a stop list, compared by
                their first 5 letters so "parent" matches "parents")
 =============  ==============================================================================
 """
@@ -43,7 +43,7 @@ MAX_SYMBOL_SHARE = 0.10
 MAX_MALFORMED_SHARE = 0.25
 MAX_NON_LATIN_SHARE = 0.30
 MAX_ECHO_SHARE = 0.60
-MIN_SHARED_STEMS = 2
+MIN_SHARED_STEMS = 1
 
 RULES_VERSION = 1
 """Bumped whenever a rule or threshold changes, so a blind check of older rules stops counting."""
