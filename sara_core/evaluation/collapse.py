@@ -4,7 +4,9 @@ The rules are explicit and were fixed before any scoring on real answers (docs/e
 judge_blind/README.md records when), from the 56 labelled answers (23 to 35 words, repeated
 3-gram share at most 0.03, none of the patterns below) and general knowledge of how small steered
 models fail: they loop, switch to code, echo the prompt, or say they do not understand. The first
-rule that fires names the reason; an answer no rule rejects is ``coherent``.
+rule that fires names the reason; an answer no rule rejects is ``coherent``. Words are runs of
+Latin letters, digits and apostrophes (sara_core.evaluation.metrics.words), so an answer written
+wholly in another script has no words and is ``too_short``.
 
 =============  ==============================================================================
 rule           fires when

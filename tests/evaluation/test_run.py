@@ -86,9 +86,20 @@ def test_run_evaluation_end_to_end_on_a_tiny_model(tiny_lm, tmp_path):
 
     # The same answers, labelled again by another judge, without generating anything; the real
     # detector now rejects the tiny model's gibberish.
+    agreement = tmp_path / "agreement.json"
+    agreement.write_text(
+        json.dumps(
+            {
+                "judge": {"name": "constant+rules-v1", "min_confidence": 0.5},
+                "n": 150,
+                "group_accuracy": 0.7,
+                "group_kappa": {"value": 0.4, "low": 0.3, "high": 0.5},
+            }
+        )
+    )
     again = rebuild_evaluation(
         tmp_path,
-        EvalConfig(mfq=False, n_boot=20),
+        EvalConfig(mfq=False, n_boot=20, agreement=str(agreement)),
         tmp_path / "again",
         lm=tiny_lm,
         judge=Judge(EgoismClassifier()),
@@ -99,3 +110,7 @@ def test_run_evaluation_end_to_end_on_a_tiny_model(tiny_lm, tmp_path):
     assert all(r.judge_coherent is False for r in again.rows if r.school == "Unclassifiable")
     assert again.summary["config"]["layers"] == [1, 2] and again.summary["config"]["reps"] == 2
     assert again.summary["config"]["max_new_tokens"] == 4  # read back from summary.json
+    # this judge's blind check beats chance: the report says so and drops "not evidence"
+    assert again.summary["metrics"]["validity"]["status"] == "beats chance"
+    report = (tmp_path / "again" / "report.md").read_text()
+    assert "beats chance" in report and "not evidence: the judge" not in report
