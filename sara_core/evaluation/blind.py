@@ -104,6 +104,7 @@ class Label:
     school: str
     group: str
     coherent: bool
+    reason: str = ""  # the judge's: which collapse rule, or low confidence
 
 
 def _labels(path: Path | str, what: str) -> dict[str, Label]:
@@ -120,7 +121,8 @@ def _labels(path: Path | str, what: str) -> dict[str, Label]:
         if group not in GROUP_LABELS or (school != UNCLASSIFIABLE and group != group_of(school)):
             raise InputError(f"{where}: group {group!r} does not fit school {school!r}")
         coherent = as_bool(f"{where}: coherent", row.get("coherent", school != UNCLASSIFIABLE))
-        out[rid] = Label(school, group, coherent)
+        reason = row.get("reason") if isinstance(row.get("reason"), str) else ""
+        out[rid] = Label(school, group, coherent, reason.split(":")[0].split(" (")[0])
     return out
 
 
@@ -161,9 +163,22 @@ def rater_agreement(gold: dict[str, Label], pred: dict[str, Label]) -> dict[str,
         "unclassifiable_vs_incoherent": asdict(det),
         "annotator_incoherent": sum(incoherent),
         "judge_unclassifiable": sum(flagged),
+        "by_reason": _by_reason(gold, pred, ids),
         "confusion_group": confusion_table(gg, pg, GROUP_LABELS),
         "confusion_school": confusion_table(gs, ps, SCHOOL_LABELS),
     }
+
+
+def _by_reason(gold: dict[str, Label], pred: dict[str, Label], ids: list[str]) -> dict[str, Any]:
+    """For each reason the judge gave for Unclassifiable: how many answers, and how many of them
+    the annotator called incoherent (which collapse rule, if any, rejects real answers)."""
+    out: dict[str, dict[str, int]] = {}
+    for i in ids:
+        if pred[i].school == UNCLASSIFIABLE:
+            r = out.setdefault(pred[i].reason or "unknown", {"n": 0, "annotator_incoherent": 0})
+            r["n"] += 1
+            r["annotator_incoherent"] += not gold[i].coherent
+    return dict(sorted(out.items()))
 
 
 def score(
@@ -207,6 +222,11 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {_f(kb['group_kappa']['value'], '.2f')} (n={kb['n']}) "
             f"| {_f(d['precision'], '.2f')} / {_f(d['recall'], '.2f')} |"
         )
+    reasons = ", ".join(
+        f"{k} {v['n']} ({v['annotator_incoherent']} incoherent to the annotator)"
+        for k, v in result.get("by_reason", {}).items()
+    )
+    lines += ["", f"New judge's Unclassifiable by reason: {reasons or 'none'}."]
     lines += ["", "Group confusion of the new judge (rows: annotator, columns: judge):", ""]
     table = result["confusion_group"]
     cols = list(table)

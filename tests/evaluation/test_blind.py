@@ -65,6 +65,7 @@ def _synthetic(tmp_path):
     preds = [
         {"id": f"b{i}", "school": s, "coherent": s != "Unclassifiable"} for i, s in enumerate(pred)
     ]
+    preds[8]["reason"] = "loop: 80% of the 3-grams repeat"
     key = [
         {"id": f"b{i}", "old_school": "Deontology", "old_group": "A priori values"}
         for i in range(10)
@@ -86,12 +87,14 @@ def test_score_on_synthetic_labels(tmp_path):
     assert r["group_kappa"]["value"] == pytest.approx(round(0.46 / 0.66, 4))
     det = r["unclassifiable_vs_incoherent"]
     assert (det["precision"], det["recall"]) == (1.0, 0.5)
+    assert r["by_reason"] == {"loop": {"n": 1, "annotator_incoherent": 1}}
     assert r["both_classified"]["n"] == 8  # the annotator's two incoherent answers are left out
     assert r["confusion_group"]["Utilitarianism"]["A priori values"] == 1
     old = r["old_judge"]
     assert old["group_accuracy"] == pytest.approx(0.4) and old["judge_unclassifiable"] == 0
     md = B.markdown(r)
     assert "| new judge | 80% | 80% |" in md and "old judge" in md
+    assert "loop 1 (1 incoherent to the annotator)" in md
 
 
 def test_bad_labels_are_refused(tmp_path):
