@@ -121,7 +121,7 @@ def _labels(path: Path | str, what: str) -> dict[str, Label]:
         if group not in GROUP_LABELS or (school != UNCLASSIFIABLE and group != group_of(school)):
             raise InputError(f"{where}: group {group!r} does not fit school {school!r}")
         coherent = as_bool(f"{where}: coherent", row.get("coherent", school != UNCLASSIFIABLE))
-        reason = row.get("reason") if isinstance(row.get("reason"), str) else ""
+        reason = text_field(row, "reason", where, required=False) or ""
         out[rid] = Label(school, group, coherent, reason.split(":")[0].split(" (")[0])
     return out
 

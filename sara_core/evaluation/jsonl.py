@@ -42,7 +42,7 @@ def read_jsonl(
                 raise InputError(f"{path}: more than {max_rows} rows")
             try:
                 obj = json.loads(line)
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 raise InputError(f"{path}, line {n}: not JSON ({exc.msg})") from None
             if not isinstance(obj, dict):
                 raise InputError(f"{path}, line {n}: expected an object, got {short_repr(obj)}")

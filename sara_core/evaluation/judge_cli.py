@@ -12,11 +12,14 @@ import argparse
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sara_core.evaluation.jsonl import read_jsonl, text_field, write_jsonl
 from sara_core.evaluation.judge import BUILT_IN, DEFAULT_JUDGE, DEFAULT_MIN_CONFIDENCE, Judge
 from sara_core.validation import InputError, as_float, short_repr
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sara_core.models import LoadedModel
 
 API_KEY_ENV = "SARA_JUDGE_API_KEY"
 """Environment variable holding the chat endpoint's API key (read once, at the entry point)."""
@@ -63,7 +66,9 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def judge_from_args(args: argparse.Namespace, api_key: str | None, lm: Any = None) -> Judge:
+def judge_from_args(
+    args: argparse.Namespace, api_key: str | None, lm: LoadedModel | None = None
+) -> Judge:
     """The judge the options describe (the model loads here: check inputs first)."""
     from sara_core.evaluation.judge import build_judge
 

@@ -18,8 +18,10 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
     from transformers import PreTrainedTokenizerBase
 
+    from sara_core.actadd import ActAddSteering
     from sara_core.models import LoadedModel
     from sara_core.presets import QuestionnaireItem
+    from sara_core.sara import SaraSteering
 
 MFQ_ANSWER_PREFIX = "My answer is "
 
@@ -87,7 +89,7 @@ def score_item(
     lm: LoadedModel,
     input_ids: torch.Tensor,
     digit_ids: list[list[int]],
-    steering: Any = None,
+    steering: SaraSteering | ActAddSteering | None = None,
 ) -> ItemScore:
     """Answer one item by the model's next-token distribution over the scale's digits (0-based:
     the caller adds the scale's minimum). ``steering``: a prepared SARA/ActAdd steering."""
@@ -152,7 +154,9 @@ def run_mfq(
     runs: list[MfqRun] = []
     total = len(items) * (1 + len(stances) * len(layers) * 2)
 
-    def one(method: str, stance: str, layer: int, steering: Any) -> None:
+    def one(
+        method: str, stance: str, layer: int, steering: SaraSteering | ActAddSteering | None
+    ) -> None:
         answers = {}
         for it in items:
             s = score_item(lm, prompts[it.id], digit_ids, steering)

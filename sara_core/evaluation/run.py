@@ -35,7 +35,9 @@ from sara_core.validation import InputError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from sara_core.actadd import ActAddSteering
     from sara_core.models import LoadedModel
+    from sara_core.sara import SaraSteering
 
 
 def generate_answers(
@@ -84,7 +86,11 @@ def generate_answers(
 
 
 def _answer(
-    lm: LoadedModel, cfg: EvalConfig, prompt: torch.Tensor, seed: int, steering: Any
+    lm: LoadedModel,
+    cfg: EvalConfig,
+    prompt: torch.Tensor,
+    seed: int,
+    steering: SaraSteering | ActAddSteering | None,
 ) -> AnswerRow:
     """One sampled answer with its coherence and its perplexity under the unsteered model; the
     caller fills in what produced it (dilemma, stance, method, layer, rep)."""
