@@ -20,7 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sara_core import load_model, metrics  # noqa: E402
+from sara_core import load_model  # noqa: E402
+from sara_core.evaluation import metrics  # noqa: E402
+from sara_core.evaluation.judge import build_judge  # noqa: E402
 from sara_core.generation import (  # noqa: E402
     GenerationSettings,
     decode,
@@ -28,7 +30,6 @@ from sara_core.generation import (  # noqa: E402
     generate,
     prepare_sara,
 )
-from sara_core.judge import build_judge, group_of  # noqa: E402
 from sara_core.presets import PAPER_PREFIX, get_stance, load_dilemmas  # noqa: E402
 
 TARGET = {"utilitarian": "Utilitarianism", "kantian": "A priori values"}
@@ -60,11 +61,13 @@ def main() -> int:
                 print(f"{stance_name} layer {layer} {scope}", file=sys.stderr, flush=True)
     judge = build_judge("prototype")
     texts = [decode(lm, r["ids"]) for r in rows]
-    for row, text, (school, _conf) in zip(rows, texts, judge.label(texts), strict=True):
+    dilemma_texts = {d.id: d.text for d in load_dilemmas()}
+    verdicts = judge.judge(texts, [dilemma_texts[r["dilemma"]] for r in rows])
+    for row, text, verdict in zip(rows, texts, verdicts, strict=True):
         row.update(
             text=text,
-            school=school,
-            group=group_of(school),
+            school=verdict.school,
+            group=verdict.group,
             ppl=metrics.perplexity(lm, prompts[row["dilemma"]][0], row["ids"]),
             rep3=metrics.repetition_rate(row["ids"], 3),
         )

@@ -1,4 +1,4 @@
-"""Metrics of the evaluation on fixed inputs (sara_core.metrics)."""
+"""Metrics of the evaluation on fixed inputs (sara_core.evaluation.metrics)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from sara_core import metrics as M
+from sara_core.evaluation import metrics as M
 
 GROUPS = ["U", "A", "I"]
 
@@ -58,7 +58,7 @@ def test_distinct_n_and_repetition():
 
 def test_coherence_of_a_text():
     c = M.coherence("a b c d")
-    assert c == {"n_words": 4.0, "distinct_1": 1.0, "distinct_2": 1.0, "repetition_3": 0.0}
+    assert c == M.Coherence(n_words=4.0, distinct_1=1.0, distinct_2=1.0, repetition_3=0.0)
 
 
 def test_perplexity_from_logprobs():

@@ -1,0 +1,168 @@
+"""Command line of ``python -m sara_core evaluate``: ``add_arguments`` fills the subparser,
+``run_cli`` runs it. Bad input prints one line on stderr and returns 2."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from sara_core.evaluation.config import EvalConfig, quick_config, target_group
+from sara_core.evaluation.judge_cli import API_KEY_ENV, add_judge_arguments
+from sara_core.evaluation.run import rebuild_evaluation, run_evaluation
+from sara_core.validation import as_float, as_int
+
+MAX_COUNT = 100_000
+"""Most repetitions, new tokens or bootstrap resamples a run may ask for."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``python -m sara_core evaluate``."""
+    parser.description = (
+        "Reproduce the pre-print's steering experiment offline: answer dilemmas unsteered, with "
+        "SARA and with ActAdd, label every answer with an ethical school, and write results.csv, "
+        "summary.json, figures and report.md."
+    )
+    parser.add_argument("--quick", action="store_true", help="a few-minute run (3 layers, 2 reps)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="output folder (default artifacts/evaluation, or artifacts/evaluation-quick)",
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="hub id or local folder (default: $SARA_MODEL or the embedded SmolLM2-135M)",
+    )
+    parser.add_argument(
+        "--layers",
+        nargs="+",
+        default=None,
+        help="blocks to steer: numbers, 'all' or 'every:K' (default every 3rd; --quick: 3)",
+    )
+    parser.add_argument("--reps", type=int, default=None, help="repetitions per layer (5)")
+    parser.add_argument(
+        "--baseline-reps", type=int, default=None, help="original answers per dilemma (20)"
+    )
+    parser.add_argument(
+        "--dilemmas",
+        nargs="+",
+        default=None,
+        help="bundled dilemma ids or 'all' (default: the paper's parent_criminal)",
+    )
+    parser.add_argument(
+        "--stances", nargs="+", default=None, help="stances (default: utilitarian kantian)"
+    )
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="answer length (100)")
+    parser.add_argument("--seed", type=int, default=1234, help="base seed (default 1234)")
+    parser.add_argument("--sara-coeff", type=float, default=1.0, help="SARA lambda (1.0)")
+    parser.add_argument("--actadd-coeff", type=float, default=4.0, help="ActAdd c (4.0)")
+    parser.add_argument("--scope", choices=["prompt", "every-step"], default="prompt")
+    add_judge_arguments(parser)
+    parser.add_argument(
+        "--agreement",
+        default=None,
+        metavar="FILE",
+        help="agreement.json of the judge's blind check (default: "
+        "docs/evaluation/judge_blind/agreement.json when present)",
+    )
+    parser.add_argument(
+        "--measure-judges",
+        action="store_true",
+        help="also measure the other judges' accuracy (the lm judge takes minutes)",
+    )
+    parser.add_argument("--no-mfq", action="store_true", help="skip the questionnaire")
+    parser.add_argument(
+        "--mfq-layer", type=int, default=None, help="one layer for the questionnaire (default all)"
+    )
+    parser.add_argument("--n-boot", type=int, default=None, help="bootstrap resamples (2000)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--from-results",
+        default=None,
+        metavar="DIR",
+        help="re-label and re-summarise the answers in DIR/results.csv instead of generating "
+        "(the questionnaire runs again unless --no-mfq); writes to --out or DIR",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> EvalConfig:
+    """The run's configuration from the command line (values checked here, before any loading)."""
+    cfg = quick_config() if args.quick else EvalConfig()
+    cfg.model = args.model
+    if args.dilemmas:
+        if [d.lower() for d in args.dilemmas] == ["all"]:
+            from sara_core.presets import load_dilemmas
+
+            cfg.dilemmas = [d.id for d in load_dilemmas()]
+        else:
+            cfg.dilemmas = list(args.dilemmas)
+    if args.stances:
+        cfg.stances = list(args.stances)
+    for name in ("reps", "baseline_reps", "max_new_tokens", "n_boot"):
+        value = getattr(args, name)
+        if value is not None:
+            setattr(cfg, name, as_int(f"--{name.replace('_', '-')}", value, 1, MAX_COUNT))
+    cfg.layers = args.layers
+    cfg.seed = args.seed
+    cfg.sara_coeff = args.sara_coeff
+    cfg.actadd_coeff = args.actadd_coeff
+    cfg.scope = args.scope
+    cfg.judge = args.judge
+    cfg.judge_model = args.judge_model
+    cfg.judge_url = args.judge_url
+    cfg.min_confidence = as_float("--min-confidence", args.min_confidence, 0.0, 1.0)
+    cfg.agreement = args.agreement
+    cfg.measure_judges = args.measure_judges
+    cfg.mfq = not args.no_mfq
+    cfg.mfq_layer = args.mfq_layer
+    return cfg
+
+
+def _check(cfg: EvalConfig) -> None:
+    """Fail on unknown stances and dilemmas before the (slow) model load."""
+    from sara_core.presets import get_dilemma, get_stance
+
+    for s in cfg.stances:
+        target_group(s)
+    for d in cfg.dilemmas:
+        get_dilemma(d)
+    for s in cfg.stances:
+        get_stance(s)
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    """Entry point of ``python -m sara_core evaluate``; returns the exit code."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    api_key = os.environ.get(API_KEY_ENV) or None  # read once, here
+    try:
+        cfg = config_from_args(args)
+        _check(cfg)
+    except ValueError as exc:
+        print(f"evaluate: {exc}", file=sys.stderr)
+        return 2
+    default_out = "artifacts/evaluation-quick" if cfg.quick else "artifacts/evaluation"
+    try:
+        if getattr(args, "from_results", None):
+            out = Path(args.out or args.from_results)
+            result = rebuild_evaluation(
+                args.from_results, cfg, out, progress=not args.no_progress, api_key=api_key
+            )
+        else:
+            out = Path(args.out or default_out)
+            result = run_evaluation(cfg, out, progress=not args.no_progress, api_key=api_key)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"evaluate: {exc}", file=sys.stderr)
+        return 2
+    s = result.summary
+    print(f"wrote {len(result.rows)} answers and the report to {out}/ ({s['seconds']['total']} s)")
+    print(s["metrics"]["validity"]["line"])
+    for h in s["metrics"]["headline"]:
+        d, sp = h["success_sara_minus_actadd"], h["spillover_sara_minus_actadd"]
+        print(
+            f"{h['stance']}: success SARA-ActAdd {d['value']:+.3f} [{d['low']:+.3f}, "
+            f"{d['high']:+.3f}], spillover SARA-ActAdd {sp['value']:+.3f} "
+            f"[{sp['low']:+.3f}, {sp['high']:+.3f}]"
+        )
+    return 0

@@ -1,0 +1,295 @@
+"""The pre-print's steering experiment, offline: generate, label, summarise, report.
+
+Protocol (Tlaie 2024): for each dilemma, stance (utilitarian and kantian by default), layer and
+repetition, answer the dilemma three ways (original, SARA, ActAdd) with the paper's decoding
+(temperature 0.8, top_p 0.3, 100 new tokens, a recorded seed per answer), label every answer with
+one of eight ethical schools and three groups (sara_core.evaluation.judge), and compare the
+fractions.
+
+Two economies, both stated in the report: the original answer does not depend on the stance or
+the layer, so it is generated once per (dilemma, repetition) and shared by every stance and layer
+(with more repetitions than the steered answers, ``baseline_reps``, because every comparison leans
+on it); and each steering is prepared once per (stance, layer). Repetition r of every method uses
+the same seed, so the three answers of one repetition share their sampling noise.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sara_core.evaluation.agreement import load_agreement, validity
+from sara_core.evaluation.config import EvalConfig, parse_layers, seed_for
+from sara_core.evaluation.judge import JUDGES, Judge, build_judge, measure_judge
+from sara_core.evaluation.mfq import mfq_runs_json, mfq_summary, run_mfq
+from sara_core.evaluation.progress import progress_bar
+from sara_core.evaluation.rows import AnswerRow, read_csv, write_csv
+from sara_core.evaluation.schools import GROUPS
+from sara_core.evaluation.summary import summarize
+from sara_core.validation import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from sara_core.actadd import ActAddSteering
+    from sara_core.models import LoadedModel
+    from sara_core.sara import SaraSteering
+
+
+def generate_answers(
+    lm: LoadedModel, cfg: EvalConfig, layers: list[int], progress: bool = True
+) -> list[AnswerRow]:
+    """All answers of the run, unlabelled: the originals, then SARA and ActAdd per stance/layer."""
+    from sara_core.generation import encode_prompt, prepare_actadd, prepare_sara
+    from sara_core.presets import PAPER_PREFIX, get_dilemma, get_stance
+
+    dilemmas = [get_dilemma(d) for d in cfg.dilemmas]
+    stances = [get_stance(s) for s in cfg.stances]
+    prompts = [encode_prompt(lm, PAPER_PREFIX + d.text) for d in dilemmas]
+    total = len(dilemmas) * (cfg.baseline_reps + len(stances) * len(layers) * cfg.reps * 2)
+    rows: list[AnswerRow] = []
+    with progress_bar(total, "evaluate", progress) as bar:
+        for di, d in enumerate(dilemmas):
+            for rep in range(cfg.baseline_reps):
+                row = _answer(lm, cfg, prompts[di], seed_for(cfg.seed, di, rep), None)
+                rows.append(replace(row, dilemma=d.id, rep=rep))
+                bar.update()
+        for stance in stances:
+            for layer in layers:
+                bar.set_postfix_str(f"{stance.name} L{layer}")
+                sara = prepare_sara(
+                    lm, stance.attract, stance.repel, layer, cfg.sara_coeff, None, "raw", cfg.scope
+                )
+                act = prepare_actadd(lm, stance.attract, stance.repel, layer, cfg.actadd_coeff)
+                for di, d in enumerate(dilemmas):
+                    for rep in range(cfg.reps):
+                        for method, steering in (("sara", sara), ("actadd", act)):
+                            row = _answer(
+                                lm, cfg, prompts[di], seed_for(cfg.seed, di, rep), steering
+                            )
+                            rows.append(
+                                replace(
+                                    row,
+                                    dilemma=d.id,
+                                    rep=rep,
+                                    stance=stance.name,
+                                    method=method,
+                                    layer=layer,
+                                )
+                            )
+                            bar.update()
+    return rows
+
+
+def _answer(
+    lm: LoadedModel,
+    cfg: EvalConfig,
+    prompt: torch.Tensor,
+    seed: int,
+    steering: SaraSteering | ActAddSteering | None,
+) -> AnswerRow:
+    """One sampled answer with its coherence and its perplexity under the unsteered model; the
+    caller fills in what produced it (dilemma, stance, method, layer, rep)."""
+    from sara_core.evaluation.metrics import answer_logprobs, coherence, perplexity_from_logprobs
+    from sara_core.generation import GenerationSettings, decode, generate
+
+    settings = GenerationSettings(
+        max_new_tokens=cfg.max_new_tokens,
+        do_sample=True,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        seed=seed,
+    )
+    t0 = time.perf_counter()
+    (ids,), _ = generate(lm, prompt, settings, (steering,) if steering is not None else ())
+    seconds = time.perf_counter() - t0
+    text = decode(lm, ids)
+    c = coherence(text)
+    return AnswerRow(
+        dilemma="",
+        stance="none",
+        method="original",
+        layer=-1,
+        rep=0,
+        seed=seed,
+        answer=text,
+        new_tokens=len(ids),
+        n_words=c.n_words,
+        distinct_1=c.distinct_1,
+        distinct_2=c.distinct_2,
+        repetition_3=c.repetition_3,
+        perplexity=perplexity_from_logprobs(answer_logprobs(lm, prompt, ids)),
+        seconds=seconds,
+    )
+
+
+def label_rows(rows: list[AnswerRow], judge: Judge) -> None:
+    """Set school, group and the judge's confidence, coherence and reason of every row (in
+    place); each answer is judged with the text of the dilemma it answers."""
+    from sara_core.presets import get_dilemma
+
+    texts = {d: get_dilemma(d).text for d in dict.fromkeys(r.dilemma for r in rows)}
+    verdicts = judge.judge([r.answer for r in rows], [texts[r.dilemma] for r in rows])
+    for row, v in zip(rows, verdicts, strict=True):
+        row.school, row.group, row.judge_confidence = v.school, v.group, v.confidence
+        row.judge_coherent, row.judge_reason = v.coherent, v.reason
+
+
+BUNDLED_AGREEMENT = (
+    Path(__file__).resolve().parents[2] / "docs" / "evaluation" / "judge_blind" / "agreement.json"
+)
+"""The default judge's blind check on real answers, when it has been scored."""
+
+
+@dataclass
+class EvalResult:
+    """What a run wrote: its answers, its summary (summary.json) and the folder."""
+
+    rows: list[AnswerRow]
+    summary: dict[str, Any]
+    out: Path
+
+
+def _judge_table(judge: Judge, cfg: EvalConfig, lm: LoadedModel) -> list[dict[str, Any]]:
+    """The run's judge measured on the labelled set, then the others with --measure-judges."""
+    accs = [measure_judge(judge)]
+    if cfg.measure_judges:
+        accs += [measure_judge(n, lm=lm) for n in JUDGES if n != judge.name]
+    for acc in accs:
+        print(f"judge: {acc.line()}", file=sys.stderr)
+    return [acc.to_json() for acc in accs]
+
+
+def run_evaluation(
+    cfg: EvalConfig,
+    out: Path | str,
+    lm: LoadedModel | None = None,
+    judge: Judge | None = None,
+    progress: bool = True,
+    figures: bool = True,
+    rows: list[AnswerRow] | None = None,
+    api_key: str | None = None,
+) -> EvalResult:
+    """Run the whole protocol and write results.csv, summary.json, figures and report.md.
+
+    With ``rows`` (answers of an earlier run, see ``rebuild_evaluation``) nothing is generated:
+    the answers are labelled again, the questionnaire is run and everything is summarised.
+    """
+    from sara_core.models import load_model
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    lm = lm if lm is not None else load_model(cfg.model)
+    spec = [str(x) for x in cfg.layers] if cfg.layers else None
+    layers = parse_layers(spec, lm.n_layers, cfg.quick)
+    if judge is None:
+        judge = build_judge(
+            cfg.judge,
+            lm=lm,
+            judge_model=cfg.judge_model,
+            min_confidence=cfg.min_confidence,
+            url=cfg.judge_url,
+            api_key=api_key,
+        )
+    judge_table = _judge_table(judge, cfg, lm)
+    agreement = load_agreement(cfg.agreement or BUNDLED_AGREEMENT)
+    valid = validity(agreement, judge.signature, judge.min_confidence)
+    print(valid.line, file=sys.stderr)
+    t_gen = time.perf_counter()
+    regenerated = rows is None
+    if rows is None:
+        rows = generate_answers(lm, cfg, layers, progress)
+    gen_s = time.perf_counter() - t_gen
+    label_rows(rows, judge)
+    write_csv(rows, out / "results.csv")
+    mfq = None
+    if cfg.mfq:
+        mfq = run_mfq(lm, cfg, [cfg.mfq_layer] if cfg.mfq_layer is not None else layers, progress)
+    summary: dict[str, Any] = {
+        "config": {**asdict(cfg), "layers": layers, "model": lm.name},
+        "model": lm.describe(),
+        "judge": {**judge_table[0], "min_confidence": judge.min_confidence},
+        "judges": judge_table,
+        "groups": {g: list(m) for g, m in GROUPS.items()},
+        "n_answers": len(rows),
+        "seconds": {"generation": round(gen_s, 1) if regenerated else None},
+        "metrics": summarize(rows, cfg, layers, valid),
+        "mfq": mfq_summary(mfq, layers, cfg),
+        "mfq_runs": mfq_runs_json(mfq),
+    }
+    summary["seconds"]["total"] = round(time.perf_counter() - t_start, 1)
+    if figures:
+        from sara_core.evaluation import figures as figs
+        from sara_core.evaluation.report import write_report
+
+        summary["figures"] = figs.write_figures(summary, out)
+        write_report(summary, rows, out)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
+    return EvalResult(rows=rows, summary=summary, out=out)
+
+
+def config_from_results(rows: list[AnswerRow], base: EvalConfig) -> EvalConfig:
+    """The run's structure (dilemmas, stances, layers, repetitions) read back from its answers."""
+    steered = [r for r in rows if r.method != "original"]
+    original = [r for r in rows if r.method == "original"]
+    if not steered or not original:
+        raise InputError("results.csv needs original and steered answers")
+    return replace(
+        base,
+        dilemmas=list(dict.fromkeys(r.dilemma for r in rows)),
+        stances=list(dict.fromkeys(r.stance for r in steered)),
+        layers=sorted({r.layer for r in steered}),
+        reps=max(r.rep for r in steered) + 1,
+        baseline_reps=max(r.rep for r in original) + 1,
+    )
+
+
+SAVED_SETTINGS = (
+    "max_new_tokens",
+    "temperature",
+    "top_p",
+    "seed",
+    "sara_coeff",
+    "actadd_coeff",
+    "scope",
+    "quick",
+    "mfq_items",
+)
+"""Settings of an earlier run read back from its summary.json (they shaped its answers)."""
+
+
+def rebuild_evaluation(
+    results_dir: Path | str,
+    cfg: EvalConfig,
+    out: Path | str | None = None,
+    lm: LoadedModel | None = None,
+    judge: Judge | None = None,
+    progress: bool = True,
+    api_key: str | None = None,
+) -> EvalResult:
+    """Label, summarise and report the answers of an earlier run again (e.g. with another judge)
+    without generating them; decoding settings come from its summary.json when there is one."""
+    results_dir = Path(results_dir)
+    rows = read_csv(results_dir / "results.csv")
+    old = results_dir / "summary.json"
+    if old.is_file():
+        saved = json.loads(old.read_text()).get("config", {})
+        cfg = replace(cfg, **{k: saved[k] for k in SAVED_SETTINGS if k in saved})
+    cfg = config_from_results(rows, cfg)
+    out = out or results_dir
+    return run_evaluation(
+        cfg, out, lm=lm, judge=judge, progress=progress, rows=rows, api_key=api_key
+    )
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, Path):
+        return str(o)
+    if hasattr(o, "item"):
+        return o.item()
+    raise TypeError(type(o).__name__)
