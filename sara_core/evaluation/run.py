@@ -105,7 +105,7 @@ def _answer(
         seed=seed,
     )
     t0 = time.perf_counter()
-    (ids,), _ = generate(lm, prompt, settings, (steering,) if steering is not None else ())
+    ids = generate(lm, prompt, settings, (steering,) if steering is not None else ()).tokens[0]
     seconds = time.perf_counter() - t0
     text = decode(lm, ids)
     c = coherence(text)
