@@ -229,9 +229,15 @@ def sara_heatmap(
         va="bottom",
     )
     if coeff is not None:
-        right = ax.secondary_yaxis(
-            "right", functions=(lambda v: 1 + coeff * v, lambda f: (f - 1) / coeff if coeff else f)
-        )
+        c = float(coeff)
+
+        def to_factor(v: Any) -> Any:
+            return 1 + c * v
+
+        def to_score(f: Any) -> Any:
+            return (f - 1) / c if c else f
+
+        right = ax.secondary_yaxis("right", functions=(to_factor, to_score))
         right.set_ylabel(f"factor 1 + {coeff:g}·s", fontsize=FONT)
         right.tick_params(labelsize=FONT - 2)
     where = f" at block {layer}" if layer is not None else ""
