@@ -24,6 +24,7 @@ def layer_update(lm: LoadedModel, value: int | None = None) -> Any:
         maximum=lm.n_layers - 1,
         value=lm.default_layer if value is None else value,
         label=f"Layer (block 0–{lm.n_layers - 1}; default {lm.default_layer})",
+        visible=True,
     )
 
 

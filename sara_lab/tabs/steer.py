@@ -81,22 +81,19 @@ def answer_box(label: str, elem_id: str) -> gr.Textbox:
 def layer_slider(lm: LoadedModel | None) -> gr.Slider:
     """Blocks 0..n-1, on the model's default block; each page load sizes it for its model.
 
-    Its initial value is blanked (None) so that the ``/compare`` and ``/sweep`` APIs document
-    null, "the model's default block", as the layer's default whatever model a session uses.
+    It holds no value until then, so the ``/compare`` and ``/sweep`` APIs document null, "the
+    model's default block", as the layer's default whatever model a session uses; it stays
+    hidden until the page load gives it one (a slider without a value shows a made-up number).
     """
     slider = gr.Slider(
         minimum=0,
         maximum=(lm.n_layers - 1) if lm else LAYERS_BEFORE_LOAD - 1,
-        value=lm.default_layer if lm else 0,
         step=1,
-        label=(
-            f"Layer (block 0–{lm.n_layers - 1}; default {lm.default_layer})"
-            if lm
-            else "Layer (the model's default block)"
-        ),
+        label=f"Layer (block 0–{lm.n_layers - 1}; default {lm.default_layer})" if lm else "Layer",
+        visible=False,
         elem_id="layer",
     )
-    slider.value = None
+    slider.value = None  # Slider turns a None value into its minimum; the API needs None
     return slider
 
 

@@ -20,6 +20,7 @@ def test_page_load_sizes_the_layer_slider(tiny):
     md, layer, button, info = page_load(tiny_lab(tiny), None)
     assert "4 blocks" in md and "hidden size 64" in md
     assert layer["maximum"] == 3 and layer["value"] == 2 and layer["minimum"] == 0
+    assert layer["visible"] is True
     assert button["interactive"] is True and info["layers"] == 4
 
 

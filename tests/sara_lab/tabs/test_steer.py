@@ -18,6 +18,7 @@ def test_the_request_widgets_are_keyed_by_the_field_names_in_order():
     layer = tab.fields["layer"]
     assert (layer.minimum, layer.maximum) == (0, tiny.n_layers - 1)  # no -1 sentinel any more
     assert layer.value is None  # the API documents null: the model's default block
+    assert layer.visible is False  # until the page load gives it a value (and its range)
     defaults = CompareRequest.defaults()
     for name in ("max_new_tokens", "sara_coeff", "actadd_coeff", "scope", "do_sample", "seed"):
         assert tab.fields[name].value == defaults[name], name
