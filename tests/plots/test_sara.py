@@ -1,18 +1,14 @@
-"""Figures and their data helpers (sara_core.plots): no model needed."""
+"""Per-unit data helpers, the heatmap and the similarity figure (sara_core.plots.sara)."""
 
 from __future__ import annotations
-
-import io
-import math
 
 import numpy as np
 import pytest
 import torch
-from matplotlib.figure import Figure
+from plot_checks import png, texts
 
 from sara_core import plots
 from sara_core.sara import row_cosine, sara_components
-from sara_core.sweep import LayerStats, SweepResult
 
 
 def _result(hidden: int = 64, n=(9, 6, 7), seed: int = 0, zero_units=()):
@@ -22,25 +18,6 @@ def _result(hidden: int = 64, n=(9, 6, 7), seed: int = 0, zero_units=()):
         for u in zero_units:
             m[:, u] = 0.0
     return sara_components(*mats)
-
-
-def _png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    data = buf.getvalue()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    return data
-
-
-def _texts(fig: Figure) -> str:
-    parts = [t.get_text() for t in fig.texts]
-    if fig._suptitle is not None:
-        parts.append(fig._suptitle.get_text())
-    for ax in fig.axes:
-        parts += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
-        parts += [t.get_text() for t in ax.texts]
-        parts += [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
-    return "\n".join(parts)
 
 
 @pytest.mark.parametrize(
@@ -166,7 +143,7 @@ def test_sara_heatmap_has_three_labelled_grids_a_sorted_strip_and_colour_bars(hi
     titles = [ax.get_title() for ax in fig.axes]
     assert "cos(prompt, attract)" in titles and "cos(prompt, repel)" in titles
     assert any(t.startswith("score") for t in titles)
-    text = _texts(fig)
+    text = texts(fig)
     assert "block 15" in text and f"k = {res.k}" in text
     assert f"all {hidden} hidden units, sorted by score" in text
     assert "boosted" in text and "suppressed" in text
@@ -181,7 +158,7 @@ def test_sara_heatmap_has_three_labelled_grids_a_sorted_strip_and_colour_bars(hi
     assert all(im.get_array().shape == (rows, cols) for im in images)
     assert images[0].get_clim() == images[1].get_clim() == (-1.0, 1.0)  # shared cosine scale
     assert fig.get_size_inches()[0] >= 14  # wide enough to read on a projector
-    _png(fig)
+    png(fig)
 
 
 def test_similarity_figure_annotates_all_nine_cells():
@@ -192,64 +169,5 @@ def test_similarity_figure_annotates_all_nine_cells():
     assert len(ax.texts) == 9
     sim = plots.reduced_similarity(res)
     assert ax.texts[1].get_text() == f"{sim[0, 1]:+.3f}"
-    assert "mean per-unit cosine" in _texts(fig)
-    _png(fig)
-
-
-def _sweep(answers: bool, layers=(0, 2, 4, 6)) -> SweepResult:
-    stats = []
-    for i, layer in enumerate(layers):
-        stats.append(
-            LayerStats(
-                layer=layer,
-                k=5,
-                mean_abs_score=0.1 * (i + 1),
-                frac_boosted=0.4,
-                frac_suppressed=0.6,
-                mean_cos_attract=0.5,
-                mean_cos_repel=0.45,
-                actadd_rel_norm=0.2 * (i + 1),
-                sara_answer="a" if answers else None,
-                actadd_answer="b" if answers else None,
-                sara_differs=(i % 2 == 0) if answers else None,
-                actadd_differs=True if answers else None,
-            )
-        )
-    return SweepResult("tiny", "p", "a", "r", None, "raw", layers=stats)
-
-
-@pytest.mark.parametrize("answers", [False, True])
-def test_sweep_plot_shows_every_measure_per_layer(answers):
-    sweep = _sweep(answers)
-    fig = plots.sweep_plot(sweep, highlight=2)
-    text = _texts(fig)
-    assert "mean |score|" in text and "mean cosine" in text and "‖h₊ − h₋‖ / ‖h‖" in text
-    assert "block (layer) index" in text
-    assert "k = 5 (auto: shortest prompt)" in text
-    assert ("Answer differs" in text) == answers
-    main_axes = [ax for ax in fig.axes if ax.get_ylabel() == "mean |score|"]
-    xs = main_axes[0].lines[0].get_xdata()
-    assert list(xs) == [0, 2, 4, 6]
-    assert sweep.best_layer() == 6
-    _png(fig)
-
-
-def test_sweep_plot_needs_layers():
-    with pytest.raises(ValueError):
-        plots.sweep_plot(SweepResult("tiny", "p", "a", "r", None, "raw"))
-
-
-def test_method_figure_draws_the_four_steps():
-    fig = plots.method_figure()
-    text = _texts(fig)
-    for step in ("1. activations", "2. thin SVD", "3. compare", "4. rescale"):
-        assert step in text
-    assert "R = U_k S_k" in text and "c_a[i] − c_r[i]" in text
-    _png(fig)
-
-
-def test_figures_need_no_pyplot_state():
-    import matplotlib
-
-    assert matplotlib.get_backend().lower() == "agg"
-    assert math.isfinite(plots.FONT)
+    assert "mean per-unit cosine" in texts(fig)
+    png(fig)

@@ -1,0 +1,82 @@
+"""The layer sweep handler (sara_lab.handlers.sweep) on a tiny random model."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import gradio as gr
+import pytest
+from conftest import make_tiny_lm
+from lab_fixtures import ATTRACT, GRADIO_WARNINGS, PROMPT, REPEL, tiny_lab
+
+from sara_lab.handlers.sweep import SweepRequest, sweep, sweep_stream
+
+pytestmark = [pytest.mark.filterwarnings(w) for w in GRADIO_WARNINGS]
+TEXTS = {"dilemma": PROMPT, "attract": ATTRACT, "repel": REPEL}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return make_tiny_lm("llama")
+
+
+@pytest.fixture
+def lab(tiny):
+    return tiny_lab(tiny)
+
+
+def test_sweep_handler_returns_plot_table_and_best_layer(lab):
+    steps = []
+    fig, table, summary, best = sweep(
+        lab, {**TEXTS, "k": 0, "stride": 1}, progress=lambda *a, **k: steps.append(a)
+    )
+    assert fig.axes and len(table) == 4 and list(table.columns)[0] == "block"
+    assert f"block {best}" in summary
+    assert steps[0] == (0,) and steps[-1] == ((5, 5),)  # reported as the sweep went
+    fig, table, summary, best = sweep(
+        lab, {**TEXTS, "answers": True, "max_new_tokens": 3, "stride": 2}
+    )
+    assert len(table) == 2 and list(table.columns)[-1] == "ActAdd answer"
+    for bad, message in [
+        ({"dilemma": ""}, "empty"),
+        ({"stride": 0}, "stride=0"),
+        ({"max_new_tokens": 1000}, "for a sweep"),
+        ({"k": 99}, "k=99"),
+        ({"layer": 4}, "layer=4"),
+    ]:
+        with pytest.raises(gr.Error, match=message):
+            sweep(lab, {**TEXTS, **bad})
+
+
+def test_the_highlighted_block_follows_the_layer_rules(lab, tiny):
+    n = tiny.n_layers
+    assert SweepRequest.parse(TEXTS, lab.settings, n).layer is None  # the model's default
+    assert SweepRequest.parse({**TEXTS, "layer": -1}, lab.settings, n).layer == n - 1
+    assert SweepRequest.parse({**TEXTS, "k": 0}, lab.settings, n).k is None
+    fig = sweep(lab, {**TEXTS, "layer": None})[0]
+    lines = [ln for ax in fig.axes for ln in ax.lines if ln.get_linestyle() == ":"]
+    assert lines and lines[0].get_xdata()[0] == tiny.default_layer
+
+
+def test_public_mode_limits_sweeps_with_answers(lab):
+    lab = replace(lab, settings=replace(lab.settings, public=True, sweep_answer_layers=2))
+    with pytest.raises(gr.Error, match="at most 2 layers"):
+        sweep(lab, {**TEXTS, "answers": True, "max_new_tokens": 4, "stride": 1})
+
+
+def test_closing_the_sweep_stream_stops_the_sweep(lab, monkeypatch):
+    from sara_lab.handlers import sweep as sweep_module
+
+    stopped = threading.Event()
+
+    def endless(lm, *args, progress, stop, **kwargs):
+        progress(0, 1, "started")
+        if stop.wait(30):
+            stopped.set()
+
+    monkeypatch.setattr(sweep_module, "layer_sweep", endless)
+    stream = sweep_stream(lab.models.id, "tiny", SweepRequest.parse(TEXTS, lab.settings, 4))
+    assert next(stream) == (0, 1, "started")
+    stream.close()
+    assert stopped.wait(30)  # the worker saw the stop event: the sweep ended at its next check
