@@ -152,10 +152,11 @@ def build_app(lab: Lab, start_loading: bool = True) -> gr.Blocks:
             compare,
             inputs=[model_state, uploaded_state],
             inputs_kwargs={name: f[name] for name in CompareRequest.names()},
-            outputs=[*st.answers, st.status, record_state],
+            outputs=[*st.answers[:3], st.status, st.answers[3], record_state],
             api_name="compare",
             scroll_to_output=True,
-            api_description="Answer a dilemma three ways: original, SARA-steered, ActAdd-steered.",
+            api_description="Answer a dilemma: original, SARA-steered, ActAdd-steered, a status "
+            "line, and (last) the prompted baseline with the stance written into the prompt.",
             preprocess=False,  # the handler checks every raw value itself (API callers included)
             concurrency_id="model",
             concurrency_limit=1,

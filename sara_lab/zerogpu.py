@@ -22,6 +22,6 @@ def gpu(duration: int = 120) -> Callable[[F], F]:
     the ``spaces`` package (anywhere but a Space) it leaves the function as it is."""
     if importlib.util.find_spec("spaces") is None:
         return _unchanged
-    import spaces  # type: ignore[import-not-found]
+    import spaces
 
     return cast(Callable[[F], F], spaces.GPU(duration=duration))

@@ -30,8 +30,11 @@ if TYPE_CHECKING:
     from sara_lab.lab import Lab
 
 STREAM_INTERVAL_S = 0.1  # at most ten UI updates a second while answers stream
+OFF = "(switched off: tick “Also answer with the stance in the prompt”)"
 
-Outputs = tuple[Any, Any, Any, Any, Any]  # original, SARA, ActAdd, status, record
+# original, SARA, ActAdd, status, prompted, record: the prompted answer comes after the status so
+# that API clients written for (original, sara, actadd, status) still find those where they were
+Outputs = tuple[Any, Any, Any, Any, Any, Any]
 
 
 @dataclass
@@ -46,6 +49,11 @@ class RunRecord:
     @property
     def answers(self) -> tuple[str, str, str]:
         return self.result.original, self.result.sara, self.result.actadd
+
+    @property
+    def prompted(self) -> str:
+        """The prompted answer, or a note that it was switched off."""
+        return self.result.prompted if self.result.prompted is not None else OFF
 
 
 def uploaded_steerings(lm: LoadedModel, uploaded: SavedSteering | None) -> PreparedSteerings | None:
@@ -79,6 +87,7 @@ def compare_stream(
         request.config(),
         request.settings(),
         prepared=prepared,
+        prompted=request.prompted_arg(),
     )
     try:
         for update in stream:
@@ -86,7 +95,7 @@ def compare_stream(
                 update = replace(update, result=update.result.to("cpu"))
             yield update
     finally:
-        stream.close()  # type: ignore[attr-defined]  # a generator: closing it stops the work
+        stream.close()  # a generator: closing it stops the work
 
 
 def compare(
@@ -96,8 +105,9 @@ def compare(
     uploaded: SavedSteering | None = None,
     session: str | None = None,
 ) -> Iterator[Outputs]:
-    """Stream the three answers for the raw values of a request (widgets or API, keyed by the
-    :class:`CompareRequest` field names): yields (original, SARA, ActAdd, status, record)."""
+    """Stream the answers for the raw values of a request (widgets or API, keyed by the
+    :class:`CompareRequest` field names): yields (original, SARA, ActAdd, status, prompted,
+    record)."""
     t0 = time.perf_counter()
     model_key = model_name or lab.models.default
     try:
@@ -112,7 +122,8 @@ def compare(
         raise user_error(exc) from None
     stop = lab.stops.start(session or uuid.uuid4().hex)
     note = " (using the uploaded steering)" if prepared is not None else ""
-    yield "", "", "", f"Preparing the steering{note}…", None
+    prompted0 = "" if request.prompted else OFF
+    yield "", "", "", f"Preparing the steering{note}…", prompted0, None
     first_s: float | None = None
     last_emit = 0.0
     try:
@@ -120,19 +131,21 @@ def compare(
             if update.result is not None:
                 record = RunRecord(lm.name, request, update.result, prepared is not None)
                 status = render.timing_markdown(update.result, time.perf_counter() - t0, first_s)
-                yield (*record.answers, status, record)
+                yield (*record.answers, status, record.prompted, record)
                 return
             texts = update.answers()
+            prompted = update.prompted if request.prompted else OFF
             if first_s is None and any(texts):
                 first_s = time.perf_counter() - t0
             if stop.is_set():
                 stream.close()  # generation stops at the next token
-                yield (*texts, "**Stopped.** Press the button to run again.", None)
+                yield (*texts, "**Stopped.** Press the button to run again.", prompted, None)
                 return
             now = time.perf_counter()
             if any(texts) and now - last_emit >= STREAM_INTERVAL_S:
                 last_emit = now
-                yield (*texts, f"Generating the {render.growing(texts)} answer…", gr.skip())
+                status = f"Generating the {render.growing(texts)} answer…"
+                yield (*texts, status, prompted, gr.skip())
     except Exception as exc:  # noqa: BLE001
         raise user_error(exc) from None
     finally:

@@ -28,7 +28,12 @@ K_UI_MAX = 64
 SARA_COEFF_UI = 5.0
 ACTADD_COEFF_UI = 20.0
 LAYERS_BEFORE_LOAD = 64  # the slider's range until the page load sizes it for the model
-ANSWERS = (("original", "Original"), ("sara", "SARA"), ("actadd", "ActAdd"))
+ANSWERS = (
+    ("original", "Original"),
+    ("sara", "SARA"),
+    ("actadd", "ActAdd"),
+    ("prompted", "Prompted: the stance written into the prompt"),
+)
 
 
 @dataclass
@@ -65,7 +70,7 @@ class SteerTab:
 
 
 def answer_box(label: str, elem_id: str) -> gr.Textbox:
-    """One of the three side-by-side answers: read-only, scrolling, with a copy button."""
+    """One of the side-by-side answers: read-only, scrolling, with a copy button."""
     return gr.Textbox(
         label=label,
         lines=12,
@@ -147,6 +152,25 @@ def _texts(lab: Lab) -> tuple[dict[str, Component], Pickers]:
                 max_length=MAX_TEXT_CHARS,
                 elem_id=key,
             )
+    with gr.Row(equal_height=True):
+        texts["prompted"] = gr.Checkbox(
+            value=True,
+            label="Also answer with the stance in the prompt",
+            info="the baseline steering has to beat: no steering, the instruction is simply "
+            "written before the question",
+            scale=2,
+            elem_id="prompted",
+        )
+        texts["instruction"] = gr.Textbox(
+            value="",
+            label="Instruction for the prompted answer",
+            placeholder="empty: the attract text",
+            lines=1,
+            max_lines=3,
+            max_length=MAX_TEXT_CHARS,
+            scale=3,
+            elem_id="instruction",
+        )
     return texts, Pickers(dilemma_pick, prefix, stance, swap, stance_md)
 
 

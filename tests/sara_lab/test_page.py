@@ -44,13 +44,14 @@ def test_the_api_exposes_compare_with_the_request_fields_in_order(tiny):
         "top_p",
         "seed",
     ]
-    assert names[13:] == ["sign", "actadd_mode"]  # the new fields come last
+    assert names[13:] == ["sign", "actadd_mode", "prompted", "instruction"]  # new fields last
     assert all(p["parameter_has_default"] for p in params[3:])
     defaults = {p["parameter_name"]: p["parameter_default"] for p in params}
     assert defaults["layer"] is None  # null: the model's default block
     assert (defaults["k"], defaults["sign"], defaults["actadd_mode"]) == (0, "raw", "prefix")
     returns = [r["label"] for r in info["/compare"]["returns"]]
     assert returns[:3] == ["Original", "SARA", "ActAdd"]
+    assert returns[4].startswith("Prompted")  # after the status: old clients keep their places
     sweep = [p["parameter_name"] for p in info["/sweep"]["parameters"]]
     assert sweep == SweepRequest.names()
     assert info["/sweep"]["parameters"][-1]["parameter_default"] is None

@@ -9,6 +9,7 @@ import pytest
 from conftest import make_tiny_lm
 from lab_fixtures import ATTRACT, BAD_INPUTS, GRADIO_WARNINGS, PROMPT, REPEL, run, tiny_lab
 
+import sara_lab.handlers.compare as compare_module
 from sara_core.steering_io import load_steering
 from sara_lab.handlers.compare import RunRecord, analysis, compare, stop
 
@@ -32,20 +33,23 @@ def test_handler_refuses_bad_input_with_a_clear_error(lab, tiny, bad, message):
     assert all(len(b._forward_pre_hooks) == 0 for b in tiny.model.model.layers)
 
 
-def test_handler_streams_then_returns_three_answers_and_a_record(lab):
-    outputs = run(lab)
+def test_handler_streams_then_returns_four_answers_and_a_record(lab, monkeypatch):
+    monkeypatch.setattr(compare_module, "STREAM_INTERVAL_S", 0.0)  # every step reaches the UI
+    outputs = run(lab, max_new_tokens=12)
     assert outputs[0][3].startswith("Preparing")
-    *answers, status, record = outputs[-1]
-    assert all(isinstance(a, str) for a in answers)
+    *answers, status, prompted, record = outputs[-1]
+    assert all(isinstance(a, str) for a in answers) and isinstance(prompted, str)
+    assert prompted == record.result.prompted
     assert status.startswith("**Done in")
     assert isinstance(record, RunRecord)
     assert record.answers == tuple(answers)
     assert record.result.settings["layer"] == 2 and record.result.sara_analysis is not None
     assert record.result.sara_analysis.scores.device.type == "cpu"
     assert record.request.dilemma == PROMPT and record.uploaded is False
-    # streamed partial answers only grow
-    originals = [o[0] for o in outputs[1:-1] if isinstance(o[0], str)]
-    assert all(b.startswith(a) or not a for a, b in zip(originals, originals[1:], strict=False))
+    # streamed partial answers only grow, over several partials
+    originals = [o[0] for o in outputs[1:-1] if isinstance(o[0], str) and o[0]]
+    assert len(originals) >= 3
+    assert all(b.startswith(a) for a, b in zip(originals, originals[1:], strict=False))
 
 
 def test_layer_none_is_the_default_block_negative_counts_from_the_end_and_k_0_is_auto(lab, tiny):
@@ -65,7 +69,7 @@ def test_numbers_sent_as_text_or_floats_are_accepted(lab):
 
 
 def test_sign_and_actadd_mode_reach_the_library_and_the_status_line(lab):
-    *_, status, record = run(lab, sign="canonical", actadd_mode="every-position")[-1]
+    _o, _s, _a, status, _p, record = run(lab, sign="canonical", actadd_mode="every-position")[-1]
     assert record.result.sara_steering.sign == "canonical"
     assert record.result.actadd_steering.mode == "every-position"
     assert "canonical signs" in status and "ActAdd every-position" in status
@@ -105,7 +109,7 @@ def test_stop_button_ends_the_run_and_the_next_one_works(lab):
         outputs.append(item)
         if isinstance(item[0], str) and item[0]:
             stop(lab, "visitor-1")
-    assert outputs[-1][3].startswith("**Stopped.**") and outputs[-1][4] is None
+    assert outputs[-1][3].startswith("**Stopped.**") and outputs[-1][5] is None
     assert len(outputs[-1][0]) > 0
     assert len(lab.stops) == 0  # cleaned up
     assert run(lab)[-1][3].startswith("**Done in")
