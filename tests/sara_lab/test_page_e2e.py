@@ -51,7 +51,7 @@ def call(client, **kw):
     return client.predict(**args, api_name="/compare")
 
 
-def test_compare_endpoint_streams_three_answers(live):
+def test_compare_endpoint_streams_four_answers(live):
     _, _, client = live
     start = time.perf_counter()
     job = client.submit(PROMPT, ATTRACT, REPEL, 15, 24, api_name="/compare")
@@ -61,7 +61,8 @@ def test_compare_endpoint_streams_three_answers(live):
         if first is None and outputs and outputs[-1][0]:
             first = time.perf_counter() - start
         time.sleep(0.02)
-    original, sara, actadd, status = job.result()
+    original, sara, actadd, status, prompted = job.result()
+    assert prompted and prompted not in (original, sara, actadd)  # the fourth answer, last
     total = time.perf_counter() - start
     assert original and sara and actadd
     assert status.startswith("**Done in")
@@ -97,9 +98,9 @@ def test_bad_input_is_refused_and_the_app_keeps_answering(live, bad, message):
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e400"])
 def test_non_finite_numbers_sent_as_raw_json_are_refused(live, value):
     _, url, client = live
-    data = (  # the raw positional API takes every value, the two new trailing ones included
+    data = (  # the raw positional API takes every value, the new trailing ones included
         f'["{PROMPT}", "{ATTRACT}", "{REPEL}", 15, 4, 0, {value}, 4.0, "prompt", false, 0.8, 1, 0, '
-        '"raw", "prefix"]'
+        '"raw", "prefix", true, ""]'
     )
     with httpx.Client(base_url=url, timeout=60) as http:
         event = http.post(
