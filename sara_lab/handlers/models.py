@@ -13,7 +13,7 @@ from sara_lab.models import canonical
 if TYPE_CHECKING:
     from sara_lab.lab import Lab
 
-READY = "▶  Compare the three answers"
+READY = "▶  Compare the answers"
 MAX_NAME_CHARS = 300
 
 

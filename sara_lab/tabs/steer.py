@@ -32,7 +32,7 @@ ANSWERS = (
     ("original", "Original"),
     ("sara", "SARA"),
     ("actadd", "ActAdd"),
-    ("prompted", "Prompted: the stance written into the prompt"),
+    ("prompted", "Prompted (stance in the prompt)"),
 )
 
 
