@@ -41,7 +41,8 @@ format: install
 	$(PY) -m ruff format . && $(PY) -m ruff check --fix .
 
 bench: install
-	$(PY) -m sara_core bench
+	# the app's thread setting (app.py): idle OpenMP threads sleep instead of spinning
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m sara_core bench
 
 evaluate: install
 	$(PY) -m sara_core evaluate --quick
