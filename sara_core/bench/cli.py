@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--classroom-tokens",
         type=int,
         default=None,
-        help="tokens per classroom answer (default 40; quick 16)",
+        help="tokens per classroom answer (default 80, the app's; quick 16)",
     )
     parser.add_argument(
         "--no-startup", action="store_true", help="skip the cold/warm start-up processes"
@@ -54,7 +54,7 @@ def run_cli(args: argparse.Namespace) -> int:
 
     repeats = args.repeats if args.repeats is not None else (2 if args.quick else 5)
     new_tokens = args.new_tokens if args.new_tokens is not None else (30 if args.quick else 100)
-    room_tokens = args.classroom_tokens or (16 if args.quick else 40)
+    room_tokens = args.classroom_tokens or (16 if args.quick else 80)
     if repeats < 1 or new_tokens < 2 or args.visitors < 0 or room_tokens < 2:
         print(
             "bench: --repeats must be at least 1, --new-tokens and --classroom-tokens at least "

@@ -72,7 +72,7 @@ def run_bench(
     startup: bool = True,
     progress: bool = True,
     visitors: int = 20,
-    classroom_tokens: int = 40,
+    classroom_tokens: int = 80,
 ) -> dict[str, Any]:
     """Measure everything; returns the JSON-ready result (figures, goals, raw timings, machine).
     ``visitors=0`` skips the classroom."""
