@@ -10,6 +10,7 @@ one run down with ``torch.profiler`` by operation and by the products' weight sh
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -28,8 +29,9 @@ from sara_core.presets import PAPER_DILEMMA, PAPER_PREFIX  # noqa: E402
 from sara_core.prompts import encode_prompt  # noqa: E402
 
 
-def steps(lm, rows: int, n: int, fast: bool) -> float:
-    """Seconds per decode step of ``rows`` identical rows, after the prefill."""
+def steps(lm, rows: int, n: int, fast: bool, around=contextlib.nullcontext) -> float:
+    """Seconds per decode step of ``rows`` identical rows, after the prefill (only the steps
+    run inside ``around()``)."""
     ids = encode_prompt(lm, PAPER_PREFIX + PAPER_DILEMMA)[0].tolist()
     batch = left_pad([ids] * rows, 0, lm.device)
     cache = _new_cache(lm)
@@ -38,21 +40,22 @@ def steps(lm, rows: int, n: int, fast: bool) -> float:
     positions, mask = batch.positions[:, -1], batch.mask
     engine = fastpath.fast_llama(lm.model) if fast else None
     state = engine.new_state(cache, batch.mask, n + 1, torch.float32) if engine else None
-    t0 = time.perf_counter()
-    for _ in range(n):
-        positions = positions + 1
-        if engine is not None and state is not None:
-            engine.step(state, token, positions)
-        else:
-            mask = torch.cat([mask, mask.new_ones((rows, 1))], dim=1)
-            _forward(lm, token[:, None], mask, positions[:, None], cache, True)
-    return (time.perf_counter() - t0) / n
+    with around():
+        t0 = time.perf_counter()
+        for _ in range(n):
+            positions = positions + 1
+            if engine is not None and state is not None:
+                engine.step(state, token, positions)
+            else:
+                mask = torch.cat([mask, mask.new_ones((rows, 1))], dim=1)
+                _forward(lm, token[:, None], mask, positions[:, None], cache, True)
+        return (time.perf_counter() - t0) / n
 
 
 def breakdown(lm, rows: int, n: int, fast: bool) -> dict[str, float]:
     """Milliseconds per step by operation (products by their weight's shape)."""
-    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
-        steps(lm, rows, n, fast)
+    prof = profile(activities=[ProfilerActivity.CPU], record_shapes=True)
+    steps(lm, rows, n, fast, lambda: prof)
     out: dict[str, float] = defaultdict(float)
     for ev in prof.key_averages(group_by_input_shape=True):
         name = ev.key
