@@ -208,11 +208,14 @@ class _Steps:
 class _FastSteps:
     """Decode steps through :mod:`sara_core.fastpath` (llama on CPU), steered by ``hooks``."""
 
-    def __init__(self, fast: FastLlama, batch: _Batch, cache: Any, extra: int, hooks: Any):
-        self.fast, self.hooks = fast, hooks
+    def __init__(
+        self, fast: FastLlama, batch: _Batch, cache: Any, extra: int, hooks: SteeringHooks
+    ):
+        self.fast = fast
         self.state = fast.new_state(cache, batch.mask, extra, torch.float32)
         self.positions = batch.positions[:, -1]
-        self.edit = hooks.edit if hooks.layers else None
+        self.layers = hooks.layers
+        self.edit = hooks.edit if self.layers else None
 
     def select(self, index: torch.Tensor) -> None:
         self.state.select(index)
@@ -221,7 +224,7 @@ class _FastSteps:
     def __call__(self, next_ids: list[int]) -> torch.Tensor:
         self.positions = self.positions + 1
         ids = torch.tensor(next_ids)
-        return self.fast.step(self.state, ids, self.positions, self.edit, self.hooks.layers)
+        return self.fast.step(self.state, ids, self.positions, self.edit, self.layers)
 
 
 def _fast_path(lm: LoadedModel, hooks: SteeringHooks) -> FastLlama | None:
