@@ -170,32 +170,22 @@ def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
 
 
 def _fuse(layer: Any) -> _Block:
-    """One block's weights, fused and laid out (in, out); the block's own q, k, v, gate and up
-    projections are pointed at views of the fused tensors, so the model holds them once."""
+    """One block's weights: q, k, v fused and gate, up fused, each laid out (in, out).
+
+    Copies, not views handed back to the model: the model's own weights stay as transformers
+    made them (``save_pretrained`` refuses tensors that share storage in other layouts).
+    """
     attn, mlp = layer.self_attn, layer.mlp
-    projections = (attn.q_proj, attn.k_proj, attn.v_proj)
-    qkv = _fused_t(projections)
-    gate_up = _fused_t((mlp.gate_proj, mlp.up_proj))
+    qkv = torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight], dim=0)
+    gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight], dim=0)
     return _Block(
         norm1=layer.input_layernorm.weight.detach(),
-        qkv=qkv,
+        qkv=qkv.detach().t().contiguous(),
         o=attn.o_proj.weight.detach(),
         norm2=layer.post_attention_layernorm.weight.detach(),
-        gate_up=gate_up,
+        gate_up=gate_up.detach().t().contiguous(),
         down=mlp.down_proj.weight.detach(),
     )
-
-
-def _fused_t(linears: tuple[Any, ...]) -> torch.Tensor:
-    """Concatenate the linears' (out, in) weights into one (in, sum of out) tensor; each linear
-    then holds a transposed view of its part (its forward reads it as x @ view.T, no copy)."""
-    fused = torch.cat([m.weight.detach() for m in linears], dim=0).t().contiguous()
-    start = 0
-    for m in linears:
-        end = start + m.weight.shape[0]
-        m.weight = nn.Parameter(fused[:, start:end].t(), requires_grad=False)
-        start = end
-    return fused
 
 
 def _layer_kv(cache: Any, i: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -203,11 +193,17 @@ def _layer_kv(cache: Any, i: int) -> tuple[torch.Tensor, torch.Tensor]:
     return layer.keys, layer.values
 
 
-def _fingerprint(model: nn.Module) -> tuple[int, ...]:
-    """Data pointers of a few weights: a changed model (moved, reloaded) gets new fused weights."""
+def _fingerprint(model: nn.Module) -> tuple[tuple[int, int], ...]:
+    """Where the copied weights live and their version counters: a model that was moved,
+    reloaded or edited in place (even under no_grad) gets new fused weights."""
     inner: Any = model.model
-    first = inner.layers[0].self_attn.q_proj.weight
-    return (first.data_ptr(), inner.embed_tokens.weight.data_ptr(), first.device.index or 0)
+    head: Any = model.lm_head
+    weights = [head.weight]
+    for layer in inner.layers:
+        attn, mlp = layer.self_attn, layer.mlp
+        weights += [attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight]
+        weights += [mlp.gate_proj.weight, mlp.up_proj.weight]
+    return tuple((w.data_ptr(), w._version) for w in weights)
 
 
 def supported(model: nn.Module) -> bool:
@@ -232,7 +228,8 @@ _FAST: weakref.WeakKeyDictionary[nn.Module, FastLlama] = weakref.WeakKeyDictiona
 
 
 def fast_llama(model: nn.Module) -> FastLlama | None:
-    """The model's fused weights (built on first use, about 0.3 s for 135M), or None."""
+    """The model's fused weights (built on first use, about 0.3 s for 135M; 390 MB more for
+    it), or None when the model is not one this module decodes."""
     if not ENABLED or not supported(model):
         return None
     fast = _FAST.get(model)

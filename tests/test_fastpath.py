@@ -101,7 +101,23 @@ def test_fused_weights_follow_a_changed_model(tiny_lm):
     assert fastpath.fast_llama(tiny_lm.model) is first
     layer = tiny_lm.model.model.layers[0].self_attn.q_proj
     layer.weight = torch.nn.Parameter(layer.weight.detach().clone())
-    assert fastpath.fast_llama(tiny_lm.model) is not first
+    second = fastpath.fast_llama(tiny_lm.model)
+    assert second is not first
+    with torch.no_grad():  # an edit in place, as an ablation would do
+        tiny_lm.model.model.layers[1].mlp.up_proj.weight.mul_(2)
+    assert fastpath.fast_llama(tiny_lm.model) is not second
+
+
+def test_the_model_still_saves_and_reloads_after_fast_decoding(tiny_lm, tmp_path):
+    from sara_core.models import load_model
+
+    decode_rows(tiny_lm, [Row(_prompts(tiny_lm)[0], max_new_tokens=3)])
+    tiny_lm.model.save_pretrained(tmp_path)
+    tiny_lm.tokenizer.save_pretrained(tmp_path)
+    ids = torch.tensor([[3, 4, 5, 6]])
+    with torch.no_grad():
+        want = tiny_lm.model(input_ids=ids).logits
+        torch.testing.assert_close(load_model(str(tmp_path)).model(input_ids=ids).logits, want)
 
 
 def test_small_cpu_batches_decode_on_one_thread(tiny_lm):
