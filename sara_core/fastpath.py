@@ -4,8 +4,9 @@ Why not transformers' own forward for decode steps: one new token per row is a s
 matrix-vector products, so a step should cost the time to read the weights once. Profiled on the
 2-core CPU (docs/benchmark.md), transformers' llama forward spends about as long again in Python
 and small ops (module calls, the mask, rotary embedding, the cache) as in the products, and
-``torch.linear`` on weights stored (out, in) runs MKL's dot-product GEMV, half the bandwidth of
-the axpy GEMV on the same weights stored (in, out) when ``in`` is short (576 here).
+``torch.nn.functional.linear`` on weights stored (out, in) runs MKL's dot-product GEMV, half
+the bandwidth of the axpy GEMV on the same weights stored (in, out) when ``in`` is short (576
+here); the fused copies cost about 385 MB for the embedded model.
 ``torch.compile`` removes the Python but took over 8 minutes to compile this model here, and
 transformers' StaticCache cannot drop finished rows; so this module does one decode step in
 plain torch ops: q, k and v in one product, gate and up in one, weights laid out for the faster
