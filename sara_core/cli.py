@@ -143,13 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_model(name: str | None):
     from sara_core.models import ModelLoadError, load_model
 
-    print(
-        f"loading {name or 'the embedded model'}...",
-        file=sys.stderr,
-        flush=True,
-    )
+    label = name or "the embedded model"
+
+    def progress(stage: str, fraction: float | None) -> None:
+        done = "" if fraction is None else f" {fraction:4.0%}"
+        print(f"loading {label}:{done} {stage}", file=sys.stderr, flush=True)
+
     try:
-        return load_model(name)
+        return load_model(name, progress=progress)
     except ModelLoadError as exc:
         raise UsageError(str(exc)) from None
 

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +37,10 @@ EMBEDDED_HUB_TWIN = "HuggingFaceTB/SmolLM2-135M-Instruct"
 EMBEDDED_ALIASES = {"", "default", "embedded", EMBEDDED_ID, EMBEDDED_GGUF}
 CACHE_FORMAT = 1  # bump when the cache layout changes, so old caches are rebuilt
 _COMPLETE_MARKER = "complete.json"
+
+
+Progress = Callable[[str, "float | None"], None]
+"""``progress(stage, fraction)``: what the load is doing, and how far it is (None: unknown)."""
 
 
 class ModelLoadError(RuntimeError):
@@ -257,11 +261,14 @@ def embedded_cache_path() -> Path:
 
 
 def _load_pretrained(
-    src: str | Path, device: torch.device, dtype: torch.dtype, **kw: Any
+    src: str | Path, device: torch.device, dtype: torch.dtype, report: Progress, **kw: Any
 ) -> tuple[Any, Any]:
+    report("loading transformers", 0.1)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    report("reading the tokenizer", 0.4)
     tok = AutoTokenizer.from_pretrained(src, trust_remote_code=False, **kw)
+    report("reading the weights", 0.5)
     model: Any = AutoModelForCausalLM.from_pretrained(
         src, dtype=dtype, trust_remote_code=False, **kw
     )
@@ -274,13 +281,17 @@ def load_model(
     model_id: str | None = None,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = "auto",
+    progress: Progress | None = None,
 ) -> LoadedModel:
     """Load a causal LM and its tokenizer, ready for steering.
 
     ``model_id`` is the embedded default (None, "", "default" or ``EMBEDDED_ID``), a hub id such as
     ``HuggingFaceTB/SmolLM2-135M-Instruct`` or a local folder. Device and dtype are chosen
     automatically (CUDA and bf16 where present, else CPU and float32). Remote code is never run.
+    ``progress(stage, fraction)`` hears each stage of the load (a CLI prints it, the app shows
+    it); the one-time conversion of the embedded model says so, since it takes tens of seconds.
     """
+    report: Progress = progress or (lambda _stage, _fraction: None)
     model_id = (model_id or EMBEDDED_ID).strip()
     dev = torch.device(device) if device else auto_device()
     dt = _resolve_dtype(dtype, dev)
@@ -290,21 +301,25 @@ def load_model(
         folder = embedded_cache_path()
         if not _cache_is_complete(folder):
             log.info("converting the embedded GGUF model once into %s", folder)
+            report(
+                "converting the embedded model once (about a minute; later starts are fast)", 0.0
+            )
             _convert_embedded(embedded_gguf_path(), folder)
             source = "gguf"
         try:
             with _quiet_progress():  # a cached load takes a second: no progress bar needed
-                model, tok = _load_pretrained(folder, dev, dt)
+                model, tok = _load_pretrained(folder, dev, dt, report)
         except Exception as exc:  # noqa: BLE001 - a damaged cache must never stop the load
             log.warning("model cache %s is unreadable (%s); rebuilding it", folder, exc)
+            report("the model cache was damaged: converting the embedded model again", 0.0)
             _convert_embedded(embedded_gguf_path(), folder)
-            model, tok = _load_pretrained(folder, dev, dt)
+            model, tok = _load_pretrained(folder, dev, dt, report)
             source = "gguf"
     else:
         name, source = model_id, "local" if Path(model_id).expanduser().is_dir() else "hub"
         src = str(Path(model_id).expanduser()) if source == "local" else model_id
         try:
-            model, tok = _load_pretrained(src, dev, dt)
+            model, tok = _load_pretrained(src, dev, dt, report)
         except (OSError, ValueError, KeyError) as exc:
             raise ModelLoadError(f"could not load model {model_id!r}: {_first_line(exc)}") from exc
     if tok.pad_token_id is None:
@@ -317,6 +332,7 @@ def load_model(
         source=source,
     )
     loaded.n_layers  # noqa: B018 - fail now, with a clear message, if the blocks can't be found
+    report("ready", 1.0)
     return loaded
 
 
