@@ -7,6 +7,7 @@ a plain safetensors copy in a user cache dir; later loads read that copy in abou
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.util
 import json
@@ -255,6 +256,23 @@ def _convert_embedded(gguf: Path, target: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _convert_or_fail(folder: Path) -> None:
+    """Convert the embedded model into ``folder``; any failure (a full disk, a read-only cache
+    dir) is a ModelLoadError that says where and why, and leaves no partial cache behind."""
+    try:
+        _convert_embedded(embedded_gguf_path(), folder)
+    except ModelLoadError:
+        raise
+    except OSError as exc:
+        if _cache_is_complete(folder):  # another process finished the same conversion first
+            return
+        why = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+        raise ModelLoadError(
+            f"could not write the model cache in {folder.parent} ({why}); it needs about "
+            "600 MB: free some space or set SARA_CACHE_DIR to another folder"
+        ) from exc
+
+
 def embedded_cache_path() -> Path:
     gguf = embedded_gguf_path()
     return cache_dir() / f"smollm2-135m-instruct-{_gguf_fingerprint(gguf)}"
@@ -304,7 +322,7 @@ def load_model(
             report(
                 "converting the embedded model once (about a minute; later starts are fast)", 0.0
             )
-            _convert_embedded(embedded_gguf_path(), folder)
+            _convert_or_fail(folder)
             source = "gguf"
         try:
             with _quiet_progress():  # a cached load takes a second: no progress bar needed
@@ -312,7 +330,7 @@ def load_model(
         except Exception as exc:  # noqa: BLE001 - a damaged cache must never stop the load
             log.warning("model cache %s is unreadable (%s); rebuilding it", folder, exc)
             report("the model cache was damaged: converting the embedded model again", 0.0)
-            _convert_embedded(embedded_gguf_path(), folder)
+            _convert_or_fail(folder)
             model, tok = _load_pretrained(folder, dev, dt, report)
             source = "gguf"
     else:
