@@ -8,7 +8,7 @@ from dataclasses import replace
 import gradio as gr
 import pytest
 from conftest import make_tiny_lm
-from lab_fixtures import ATTRACT, GRADIO_WARNINGS, PROMPT, REPEL, tiny_lab
+from lab_fixtures import ATTRACT, GRADIO_WARNINGS, PROMPT, REPEL, last, tiny_lab
 
 from sara_lab.handlers.sweep import SweepRequest, sweep, sweep_stream
 
@@ -28,14 +28,18 @@ def lab(tiny):
 
 def test_sweep_handler_returns_plot_table_and_best_layer(lab):
     steps = []
-    fig, table, summary, best = sweep(
-        lab, {**TEXTS, "k": 0, "stride": 1}, progress=lambda *a, **k: steps.append(a)
+    outputs = list(
+        sweep(lab, {**TEXTS, "k": 0, "stride": 1}, progress=lambda *a, **k: steps.append(a))
     )
+    fig, table, summary, best = outputs[-1]
     assert fig.axes and len(table) == 4 and list(table.columns)[0] == "block"
     assert f"block {best}" in summary
     assert steps[0] == (0,) and steps[-1] == ((5, 5),)  # reported as the sweep went
-    fig, table, summary, best = sweep(
-        lab, {**TEXTS, "answers": True, "max_new_tokens": 3, "stride": 2}
+    # the progress also reaches the summary, one yield per step (where a disconnect is seen)
+    assert [o[2] for o in outputs[:-1]][-1].startswith("Sweeping: step 5 of 5")
+    assert len(outputs) == 1 + 6 and all(o[0] == gr.skip() for o in outputs[:-1])
+    fig, table, summary, best = last(
+        sweep(lab, {**TEXTS, "answers": True, "max_new_tokens": 3, "stride": 2})
     )
     assert len(table) == 2 and list(table.columns)[-1] == "ActAdd answer"
     for bad, message in [
@@ -46,7 +50,7 @@ def test_sweep_handler_returns_plot_table_and_best_layer(lab):
         ({"layer": 4}, "layer=4"),
     ]:
         with pytest.raises(gr.Error, match=message):
-            sweep(lab, {**TEXTS, **bad})
+            last(sweep(lab, {**TEXTS, **bad}))
 
 
 def test_the_highlighted_block_follows_the_layer_rules(lab, tiny):
@@ -54,7 +58,7 @@ def test_the_highlighted_block_follows_the_layer_rules(lab, tiny):
     assert SweepRequest.parse(TEXTS, lab.settings, n).layer is None  # the model's default
     assert SweepRequest.parse({**TEXTS, "layer": -1}, lab.settings, n).layer == n - 1
     assert SweepRequest.parse({**TEXTS, "k": 0}, lab.settings, n).k is None
-    fig = sweep(lab, {**TEXTS, "layer": None})[0]
+    fig = last(sweep(lab, {**TEXTS, "layer": None}))[0]
     lines = [ln for ax in fig.axes for ln in ax.lines if ln.get_linestyle() == ":"]
     assert lines and lines[0].get_xdata()[0] == tiny.default_layer
 
@@ -62,7 +66,7 @@ def test_the_highlighted_block_follows_the_layer_rules(lab, tiny):
 def test_public_mode_limits_sweeps_with_answers(lab):
     lab = replace(lab, settings=replace(lab.settings, public=True, sweep_answer_layers=2))
     with pytest.raises(gr.Error, match="at most 2 layers"):
-        sweep(lab, {**TEXTS, "answers": True, "max_new_tokens": 4, "stride": 1})
+        last(sweep(lab, {**TEXTS, "answers": True, "max_new_tokens": 4, "stride": 1}))
 
 
 def test_closing_the_sweep_stream_stops_the_sweep(lab, monkeypatch):
