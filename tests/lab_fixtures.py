@@ -4,6 +4,7 @@ app served on a free port."""
 
 from __future__ import annotations
 
+import collections
 import json
 import socket
 from collections.abc import Callable, Iterator
@@ -59,10 +60,8 @@ def run(lab: Lab, session: str | None = None, **kw: Any) -> list[tuple[Any, ...]
 
 def last(outputs: Iterator[Any]) -> Any:
     """Drain a streaming handler and return what it yielded last."""
-    out = None
-    for out in outputs:
-        pass
-    return out
+    tail = collections.deque(outputs, maxlen=1)
+    return tail[0] if tail else None
 
 
 # (bad values, what the error says): refused by the handler, the API and the browser alike
