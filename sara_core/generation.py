@@ -267,6 +267,7 @@ def stream_compare(
     queue_timeout: float | None = None,
     budget_s: float | None = None,
     idle_timeout: float | None = None,
+    stop: threading.Event | None = None,
 ) -> Generator[CompareUpdate, None, None]:
     """Answer ``prompt`` three ways (four with ``prompted``), yielding the answers as they grow.
 
@@ -277,7 +278,8 @@ def stream_compare(
     a batch with other requests' (waiting at most ``queue_timeout`` seconds for a place).
     ``budget_s`` bounds the work (answers end as "timeout"); ``idle_timeout`` is the watchdog:
     if no update comes for that long (a hung forward pass), the stream raises StreamTimeout and
-    the work is told to stop.
+    the work is told to stop. ``stop``, if given, is the run's stop event: setting it withdraws
+    a queued request or ends the answers at their next token, as closing the iterator does.
     """
     plan = plan_compare(lm, prompt, attract, repel, config, settings, prepared, prompted=prompted)
 
@@ -288,7 +290,7 @@ def stream_compare(
         emit(final)
         return result
 
-    return iter(stream_in_thread(work, name="sara-compare", idle_timeout=idle_timeout))
+    return iter(stream_in_thread(work, name="sara-compare", stop=stop, idle_timeout=idle_timeout))
 
 
 def compare(

@@ -43,12 +43,16 @@ def build_app(lab: Lab, start_loading: bool = True) -> gr.Blocks:
         lab.models.start()
     lm0 = lab.models.loaded()
 
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+    settings = lab.settings
+    age = settings.file_max_age_s
+    # uploads and every file handed out are deleted once they are ``age`` seconds old
+    delete_cache = (max(10, min(600, age // 4)), age)
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=delete_cache) as demo:
         model_state = gr.State(lab.models.default)
         stances_state = gr.State(lab.presets.stances)
         dilemmas_state = gr.State(lab.presets.dilemmas)
-        uploaded_state = gr.State(None)
-        record_state = gr.State(None)
+        uploaded_state = gr.State(None, time_to_live=age)  # an uploaded steering's tensors
+        record_state = gr.State(None)  # the key of the finished run in lab.records
         best_layer_state = gr.State(None)
 
         gr.Markdown(
@@ -93,7 +97,7 @@ def build_app(lab: Lab, start_loading: bool = True) -> gr.Blocks:
             inputs=[mt.pick, mt.custom, model_state],
             outputs=[model_state, model_md, f["layer"], mt.info, uploaded_state, mt.note],
             api_visibility="private",
-            concurrency_id="model",
+            concurrency_id="load",
             concurrency_limit=1,
         )
         p.stance.change(
@@ -133,6 +137,8 @@ def build_app(lab: Lab, start_loading: bool = True) -> gr.Blocks:
         # -- comparing ---------------------------------------------------------------------------
         # ``layer`` is named in the signatures below only so the APIs document its default,
         # null (the model's default block): its slider has no value until the page loads.
+        # Gradio runs several comparisons at once; each model's scheduler batches them, and it,
+        # not Gradio's queue, serialises the model (the sweep holds the model the same way).
         def compare(
             model_name: str | None,
             uploaded: Any,
@@ -143,7 +149,7 @@ def build_app(lab: Lab, start_loading: bool = True) -> gr.Blocks:
         ) -> Iterator[tuple[Any, ...]]:
             session = getattr(request, "session_hash", None)
             values = {**fields, "layer": layer}
-            yield from compare_handlers.compare(lab, values, model_name, uploaded, session)
+            yield from compare_handlers.compare_event(lab, values, model_name, uploaded, session)
 
         def stop(request: gr.Request | None = None) -> None:
             compare_handlers.stop(lab, getattr(request, "session_hash", None))
@@ -158,12 +164,12 @@ def build_app(lab: Lab, start_loading: bool = True) -> gr.Blocks:
             api_description="Answer a dilemma: original, SARA-steered, ActAdd-steered, a status "
             "line, and (last) the prompted baseline with the stance written into the prompt.",
             preprocess=False,  # the handler checks every raw value itself (API callers included)
-            concurrency_id="model",
-            concurrency_limit=1,
+            concurrency_id="compare",
+            concurrency_limit=settings.concurrency,
             show_progress="minimal",
         )
         run.success(
-            lambda record: compare_handlers.analysis(lab, record),
+            lambda key: compare_handlers.analysis_event(lab, key),
             inputs=[record_state],
             outputs=[st.heatmap, st.units, st.similarity, st.summary, st.download],
             api_visibility="private",
@@ -189,9 +195,19 @@ def build_app(lab: Lab, start_loading: bool = True) -> gr.Blocks:
 
         # -- the layer sweep ---------------------------------------------------------------------
         def run_sweep(
-            model_name: str | None, progress: Any = PROGRESS, *, layer: Any = None, **values: Any
-        ) -> tuple[Any, ...]:
-            return sweep_handlers.sweep(lab, {**values, "layer": layer}, model_name, progress)
+            model_name: str | None,
+            request: gr.Request | None = None,
+            progress: Any = PROGRESS,
+            *,
+            layer: Any = None,
+            **values: Any,
+        ) -> Iterator[tuple[Any, ...]]:
+            session = getattr(request, "session_hash", None)
+            values = {**values, "layer": layer}
+            yield from sweep_handlers.sweep(lab, values, model_name, progress, session)
+
+        def stop_sweep(request: gr.Request | None = None) -> None:
+            sweep_handlers.stop(lab, getattr(request, "session_hash", None))
 
         sources = {
             **f,  # texts, k, coefficients and layer come from the Steer tab
@@ -207,9 +223,10 @@ def build_app(lab: Lab, start_loading: bool = True) -> gr.Blocks:
             api_name="sweep",
             api_description="SARA's steering signal at every n-th block: plot, table, summary.",
             preprocess=False,
-            concurrency_id="model",
-            concurrency_limit=1,
+            concurrency_id="sweep",
+            concurrency_limit=2,
         )
+        sw.stop.click(stop_sweep, None, None, **QUICK)
         sw.use_best.click(
             lambda best: gr.update(value=best) if best is not None else gr.skip(),
             inputs=[best_layer_state],
@@ -223,6 +240,9 @@ def launch(demo: gr.Blocks, settings: Settings, **kwargs: Any) -> Any:
     """Queue and launch with the lab's theme, limits and offline-friendly settings; ``kwargs``
     override any launch option (tests pass a free port)."""
     demo.queue(default_concurrency_limit=1, max_size=settings.queue_size)
+    # every running comparison holds a worker thread while it waits for its next token: leave
+    # room for the quick events (Stop among them) beside the most comparisons that may run
+    threads = settings.concurrency + 40
     options: dict[str, Any] = {
         "server_name": settings.server_name,
         "server_port": settings.server_port,
@@ -231,6 +251,7 @@ def launch(demo: gr.Blocks, settings: Settings, **kwargs: Any) -> Any:
         "max_file_size": "20mb",
         "footer_links": ["api", "settings"],
         "show_error": False,
+        "max_threads": threads,
     }
     options.update(kwargs)
     return demo.launch(**options)

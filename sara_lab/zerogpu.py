@@ -25,3 +25,8 @@ def gpu(duration: int = 120) -> Callable[[F], F]:
     import spaces
 
     return cast(Callable[[F], F], spaces.GPU(duration=duration))
+
+
+def enabled() -> bool:
+    """Whether :func:`gpu` wraps functions for ZeroGPU (the ``spaces`` package is installed)."""
+    return importlib.util.find_spec("spaces") is not None

@@ -4,9 +4,10 @@ app served on a free port."""
 
 from __future__ import annotations
 
+import collections
 import json
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 PROMPT = "Should they report them to the authorities or should they protect them?"
 ATTRACT = "Only consequences matter to make a moral decision, regardless of the moral duties."
 REPEL = "Only moral duties matter to make a moral decision, regardless of the consequences."
+OFFLINE = {"HF_HUB_OFFLINE": "1"}  # tests never ask the hub (the download cap is not checked)
 # pandas 3 deprecations raised inside gradio's own queue code, not ours
 GRADIO_WARNINGS = (
     "ignore:'future.no_silent_downcasting' is deprecated",
@@ -35,8 +37,10 @@ GRADIO_WARNINGS = (
 def tiny_lab(
     tiny: LoadedModel, public: bool = False, loader: Callable[[str], LoadedModel] | None = None
 ) -> Lab:
-    """A lab whose default model "tiny" is ``tiny`` (or whatever ``loader`` returns)."""
-    settings = replace(Settings.from_env({}, public=public), model="tiny")
+    """A lab whose default model "tiny" is ``tiny`` (or whatever ``loader`` returns); as with
+    ``SARA_MODEL``, the operator's model is on the allowlist."""
+    settings = Settings.from_env(OFFLINE, public=public)
+    settings = replace(settings, model="tiny", allowlist=("tiny", *settings.allowlist))
     return make_lab(settings, loader or (lambda name: tiny))
 
 
@@ -52,6 +56,12 @@ def run(lab: Lab, session: str | None = None, **kw: Any) -> list[tuple[Any, ...]
     }
     uploaded = fields.pop("uploaded", None)
     return list(compare(lab, fields, None, uploaded, session))
+
+
+def last(outputs: Iterator[Any]) -> Any:
+    """Drain a streaming handler and return what it yielded last."""
+    tail = collections.deque(outputs, maxlen=1)
+    return tail[0] if tail else None
 
 
 # (bad values, what the error says): refused by the handler, the API and the browser alike
@@ -102,7 +112,7 @@ def serve(lm: LoadedModel) -> tuple[gr.Blocks, str]:
     def loader(name: str) -> LoadedModel:
         return lm if canonical(name) == EMBEDDED_ID else load_model(name)
 
-    settings = replace(Settings.from_env({}, public=False), model=EMBEDDED_ID)
+    settings = replace(Settings.from_env(OFFLINE, public=False), model=EMBEDDED_ID)
     demo = build_app(make_lab(settings, loader))
     port = free_port()
     _, url, _ = launch(demo, settings, server_port=port, prevent_thread_lock=True, quiet=True)

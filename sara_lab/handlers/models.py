@@ -1,4 +1,7 @@
-"""The page's model: wait for it on page load, switch it for a session (Model tab)."""
+"""The page's model: wait for it on page load, switch it for a session (Model tab).
+
+Every load goes through the ModelManager, which applies the public allowlist and the download
+cap whatever the caller sends; a waiting request gives up after the settings' lock timeout."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from sara_core.models import LoadedModel, ModelLoadError
+from sara_core.models import LoadedModel, ModelBusyError, ModelLoadError
 from sara_lab import render
 from sara_lab.models import canonical
 
@@ -15,6 +18,7 @@ if TYPE_CHECKING:
 
 READY = "▶  Compare the answers"
 MAX_NAME_CHARS = 300
+PAGE_LOAD_WAIT_S = 600.0  # a page opened while the model loads waits this long for it
 
 
 def layer_update(lm: LoadedModel, value: int | None = None) -> Any:
@@ -33,7 +37,14 @@ def page_load(lab: Lab, model_name: str | None) -> tuple[Any, Any, Any, Any]:
     Returns (model line, layer slider, Compare button, model facts)."""
     name = model_name or lab.models.default
     try:
-        lm = lab.models.get(name)
+        lm = lab.models.get(name, timeout=PAGE_LOAD_WAIT_S)
+    except ModelBusyError:
+        return (
+            render.model_markdown(None, None, name),
+            gr.skip(),
+            gr.update(interactive=False, value="Still loading: reload the page in a minute"),
+            gr.skip(),
+        )
     except ModelLoadError as exc:
         return (
             render.model_markdown(None, str(exc), name),
@@ -59,8 +70,9 @@ def switch_model(
     """Load another model for this session; on failure keep the current one. Returns (model
     name, model line, layer slider, model facts, uploaded steering dropped, note)."""
     settings = lab.settings
-    wanted = (custom or "").strip() if not settings.public else ""
-    wanted = canonical(wanted or choice or "")
+    if settings.public and (custom or "").strip():
+        raise gr.Error("this public demo does not load models by name: choose one from the list")
+    wanted = canonical((custom or "").strip() or choice or "")
     if not wanted:
         raise gr.Error("choose a model first")
     if settings.public and wanted not in settings.allowlist:
@@ -71,10 +83,10 @@ def switch_model(
         raise gr.Error("that model name is too long")
     if progress is not None:
         progress(None, desc=f"Loading {wanted}…")
+    keep = current or lab.models.default
     try:
-        lm = lab.models.get(wanted)
-    except ModelLoadError as exc:
-        keep = current or lab.models.default
+        lm = lab.models.get(wanted, timeout=settings.lock_timeout_s)
+    except (ModelLoadError, ModelBusyError) as exc:  # messages safe to show (see ModelManager)
         raise gr.Error(f"{exc}. Still using {keep}.") from None
     return (
         wanted,

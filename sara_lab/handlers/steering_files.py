@@ -1,15 +1,14 @@
 """Steering files: download the last run's steering, upload one to reuse on a new dilemma.
 
-Files are written by ``sara_core.steering_io`` to a private temp folder; files older than an hour
-are removed. An upload is read against the session's model; the next runs hand it to the
-library's one resolver (``PreparedSteerings``), which keeps its block and activations.
+Files are written by ``sara_core.steering_io`` to the lab's private download folder
+(:class:`sara_lab.files.DownloadFolder`, emptied by age in the background). An upload is read
+against the session's model; the next runs hand it to the library's one resolver
+(``PreparedSteerings``), which keeps its block and activations.
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ import gradio as gr
 
 from sara_core.steering_io import load_steering, save_steering
 from sara_lab.errors import user_error
+from sara_lab.files import DownloadFolder
 
 if TYPE_CHECKING:
     from sara_lab.handlers.compare import RunRecord
@@ -26,30 +26,25 @@ if TYPE_CHECKING:
 log = logging.getLogger("sara_lab")
 MAX_AGE_S = 3600
 
-_folder: Path | None = None
+_default: DownloadFolder | None = None
 
 
-def download_dir() -> Path:
-    """A private temp folder for steering files, emptied of files older than an hour."""
-    global _folder
-    if _folder is None:
-        _folder = Path(tempfile.mkdtemp(prefix="sara-lab-"))
-    cutoff = time.time() - MAX_AGE_S
-    for old in _folder.glob("*.safetensors"):
-        try:
-            if old.stat().st_mtime < cutoff:
-                old.unlink()
-        except OSError:
-            pass
-    return _folder
+def default_folder() -> DownloadFolder:
+    """The folder for callers that bring none (tests, scripts)."""
+    global _default
+    if _default is None:
+        _default = DownloadFolder(MAX_AGE_S)
+    return _default
 
 
-def save_record(record: RunRecord) -> Path:
+def save_record(record: RunRecord, folder: DownloadFolder | None = None) -> Path:
     """Write the run's SARA and ActAdd steerings, with its texts, to one .safetensors file."""
+    folder = folder or default_folder()
+    folder.clean()
     result, request = record.result, record.request
     layer = result.settings.get("layer")
     model = record.model.replace("/", "_").replace(":", "_")
-    path = download_dir() / f"steering_{model}_L{layer}_{uuid.uuid4().hex[:6]}.safetensors"
+    path = folder.path / f"steering_{model}_L{layer}_{uuid.uuid4().hex[:6]}.safetensors"
     return save_steering(
         path,
         sara=result.sara_steering,
@@ -62,10 +57,10 @@ def save_record(record: RunRecord) -> Path:
     )
 
 
-def download_update(record: RunRecord) -> Any:
+def download_update(record: RunRecord, folder: DownloadFolder | None = None) -> Any:
     """The download button, showing the run's steering file (hidden if it cannot be written)."""
     try:
-        path = save_record(record)
+        path = save_record(record, folder)
     except (ValueError, OSError) as exc:
         log.warning("could not save the steering: %s", exc)
         return gr.update(visible=False)
@@ -81,7 +76,7 @@ def upload_steering(lab: Lab, path: str | None, model_name: str | None) -> tuple
     if not name.endswith(".safetensors"):
         raise gr.Error(f"{name} is not a steering file: upload a .safetensors file saved here")
     try:
-        lm = lab.models.get(model_name or lab.models.default)
+        lm = lab.models.get(model_name or lab.models.default, timeout=lab.settings.lock_timeout_s)
         saved = load_steering(path, hidden_size=lm.hidden_size, n_layers=lm.n_layers)
     except (ValueError, OSError) as exc:  # name the file, not the server's upload folder
         raise gr.Error(str(exc).replace(str(path), name)) from None

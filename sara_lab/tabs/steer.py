@@ -238,7 +238,7 @@ def build(lab: Lab, lm: LoadedModel | None) -> SteerTab:
             interactive=lm is not None,
             elem_id="compare-btn",
         )
-        stop = gr.Button("■ Stop", variant="stop", size="lg", scale=1)
+        stop = gr.Button("■ Stop", variant="stop", size="lg", scale=1, elem_id="compare-stop")
     status = gr.Markdown("", elem_id="run-status", label="status")
     with gr.Row(equal_height=True):
         answers = [answer_box(label, f"answer-{key}") for key, label in ANSWERS]

@@ -21,6 +21,7 @@ class SweepTab:
     max_new_tokens: gr.Slider
     stride: gr.Slider
     run: gr.Button
+    stop: gr.Button
     use_best: gr.Button
     summary: gr.Markdown
     plot: gr.Plot
@@ -43,12 +44,13 @@ def build(lab: Lab) -> SweepTab:
         stride = gr.Slider(1, 8, value=1, step=1, label="Every n-th block")
     with gr.Row():
         run = gr.Button("Run the layer sweep", variant="primary", scale=3)
+        stop = gr.Button("■ Stop", variant="stop", scale=1, elem_id="sweep-stop")
         use_best = gr.Button("Use that block in the Steer tab", scale=1)
-    summary = gr.Markdown("", label="summary")
+    summary = gr.Markdown("", label="summary", elem_id="sweep-summary")
     plot = gr.Plot(
         show_label=False, label="Steering signal by layer", format="png", elem_id="sweep-plot"
     )
     table = gr.Dataframe(
         headers=sweep_headers(False), interactive=False, label="Per-block numbers", wrap=True
     )
-    return SweepTab(answers, max_new_tokens, stride, run, use_best, summary, plot, table)
+    return SweepTab(answers, max_new_tokens, stride, run, stop, use_best, summary, plot, table)

@@ -10,7 +10,13 @@ import pytest
 
 from sara_core.models import EMBEDDED_HUB_TWIN, EMBEDDED_ID
 from sara_core.validation import InputError
-from sara_lab.settings import Settings, configure_environment, initial_model, is_hub_id
+from sara_lab.settings import (
+    Limits,
+    Settings,
+    configure_environment,
+    initial_model,
+    is_hub_id,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,3 +75,55 @@ def test_no_other_module_of_the_app_reads_the_environment():
         if re.search(r"os\.environ|getenv\(|environ\.get", path.read_text()):
             readers.append(path.relative_to(ROOT).as_posix())
     assert readers == []
+
+
+@pytest.mark.parametrize(
+    ("env", "public"),
+    [
+        ({}, False),
+        ({"SARA_PUBLIC": "1"}, True),
+        ({"SPACE_ID": "teacher/sara-lab"}, True),  # a Space is public unless told otherwise
+        ({"SPACE_ID": "teacher/sara-lab", "SARA_PUBLIC": ""}, True),
+        ({"SPACE_ID": "teacher/sara-lab", "SARA_PUBLIC": "maybe"}, True),
+        ({"SPACE_ID": "teacher/sara-lab", "SARA_PUBLIC": "0"}, False),
+        ({"SPACE_ID": "teacher/sara-lab", "SARA_PUBLIC": " False "}, False),
+    ],
+)
+def test_a_space_is_public_unless_sara_public_is_explicitly_off(env, public):
+    settings = Settings.from_env({**env, "HF_HUB_OFFLINE": "1"})
+    assert settings.public is public
+    assert settings.max_new_tokens == (256 if public else 512)
+
+
+def test_request_limits_and_resource_caps_from_the_environment():
+    env = {
+        "SARA_BUDGET_S": "30",
+        "SARA_QUEUE_TIMEOUT_S": "2.5",
+        "SARA_IDLE_TIMEOUT_S": "10",
+        "SARA_LOCK_TIMEOUT_S": "5",
+        "SARA_CONCURRENCY": "8",
+        "SARA_BATCH_ROWS": "12",
+        "SARA_BATCH_MEMORY_MB": "512",
+        "SARA_MAX_DOWNLOAD_MB": "0",
+        "SARA_FILE_MAX_AGE_S": "600",
+        "SARA_MAX_RECORDS": "5",
+        "SARA_QUEUE_SIZE": "4",
+    }
+    s = Settings.from_env(env)
+    assert s.limits() == Limits(30.0, 2.5, 10.0, 5.0)
+    assert (s.concurrency, s.batch_rows, s.batch_memory_mb, s.max_download_mb) == (8, 12, 512, 0)
+    assert (s.file_max_age_s, s.max_records, s.queue_size) == (600, 5, 4)
+    d = Settings.from_env({})
+    assert (d.budget_s, d.queue_timeout_s, d.idle_timeout_s, d.lock_timeout_s) == (
+        120.0,
+        120.0,
+        60.0,
+        30.0,
+    )
+    for var, bad in (
+        ("SARA_BUDGET_S", "nan"),
+        ("SARA_QUEUE_TIMEOUT_S", "-1"),
+        ("SARA_BATCH_ROWS", "2"),
+    ):
+        with pytest.raises(InputError, match=var):
+            Settings.from_env({var: bad})

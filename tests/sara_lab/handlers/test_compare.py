@@ -7,11 +7,11 @@ from pathlib import Path
 import gradio as gr
 import pytest
 from conftest import make_tiny_lm
-from lab_fixtures import ATTRACT, BAD_INPUTS, GRADIO_WARNINGS, PROMPT, REPEL, run, tiny_lab
+from lab_fixtures import ATTRACT, BAD_INPUTS, GRADIO_WARNINGS, PROMPT, run, tiny_lab
 
 import sara_lab.handlers.compare as compare_module
 from sara_core.steering_io import load_steering
-from sara_lab.handlers.compare import RunRecord, analysis, compare, stop
+from sara_lab.handlers.compare import RunRecord, analysis
 
 pytestmark = [pytest.mark.filterwarnings(w) for w in GRADIO_WARNINGS]
 
@@ -100,19 +100,6 @@ def test_analysis_renders_figures_table_and_a_loadable_steering_file(lab, tiny):
     assert saved.layer == 2 and saved.sara is not None and saved.actadd is not None
     assert saved.meta["attract"] == ATTRACT and saved.meta["prompt"] == PROMPT
     assert analysis(lab, None) == (gr.skip(),) * 5
-
-
-def test_stop_button_ends_the_run_and_the_next_one_works(lab):
-    outputs = []
-    fields = {"dilemma": PROMPT, "attract": ATTRACT, "repel": REPEL, "layer": 2}
-    for item in compare(lab, {**fields, "max_new_tokens": 200}, session="visitor-1"):
-        outputs.append(item)
-        if isinstance(item[0], str) and item[0]:
-            stop(lab, "visitor-1")
-    assert outputs[-1][3].startswith("**Stopped.**") and outputs[-1][5] is None
-    assert len(outputs[-1][0]) > 0
-    assert len(lab.stops) == 0  # cleaned up
-    assert run(lab)[-1][3].startswith("**Done in")
 
 
 def test_an_unexpected_failure_shows_no_raw_text(lab, monkeypatch):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 import pytest
 from conftest import make_tiny_lm
-from lab_fixtures import tiny_lab
+from lab_fixtures import run, tiny_lab
 
 from sara_core.presets import PAPER_PREFIX
 from sara_lab.handlers.presets import (
@@ -86,3 +88,32 @@ def test_unreadable_bundled_presets_fall_back_to_the_papers_pair(monkeypatch):
     assert fallback.default_dilemma().endswith("protect them?")
     examples, labels = fallback.examples()
     assert len(examples) == 2 and labels[0].startswith("Criminal parent")
+
+
+BOMB = "\n".join(
+    ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    + [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]" for i in range(8)]
+    + ["stances: *i"]
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("bomb.yaml", BOMB, "more than 20000 keys and values"),  # a "billion laughs" file
+        ("deep.yaml", "stances: " + "[" * 5000 + "]" * 5000, "nested more than 20 levels"),
+        ("deep.json", '{"stances": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested more than"),
+        ("big.yaml", "# " + "x" * 1_100_000, "file is too large"),
+    ],
+)
+def test_hostile_preset_uploads_are_refused_quickly_and_the_app_keeps_working(
+    lab, tmp_path, name, text, message
+):
+    path = tmp_path / name
+    path.write_text(text)
+    t0 = time.monotonic()
+    with pytest.raises(gr.Error, match=message) as info:
+        upload_presets(lab, str(path), lab.presets.stances, lab.presets.dilemmas)
+    assert time.monotonic() - t0 < 10  # refused, not expanded (the bomb is 10^9 nodes)
+    assert str(tmp_path) not in str(info.value)
+    assert run(lab)[-1][3].startswith("**Done in")

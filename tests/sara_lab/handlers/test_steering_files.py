@@ -81,3 +81,40 @@ def test_steering_made_for_another_model_is_refused(lab, tmp_path):
     )
     with pytest.raises(gr.Error, match="hidden size 128"):
         upload_steering(lab, str(path), "tiny")
+
+
+def _hostile_steering(tmp_path, kind: str):
+    """Files a stranger could upload: too big, a lying header, metadata nested 100,000 deep."""
+    import struct
+
+    from safetensors.torch import save_file
+
+    path = tmp_path / f"{kind}.safetensors"
+    if kind == "oversized":
+        with path.open("wb") as fh:  # 65 MiB, mostly a hole: cheap to make, refused by its size
+            fh.write(struct.pack("<Q", 2) + b"{}")
+            fh.truncate(65 * 2**20)
+    elif kind == "lying-header":
+        path.write_bytes(struct.pack("<Q", 2**60) + b"{}")
+    elif kind == "deep-metadata":
+        deep = "[" * 100_000 + "]" * 100_000
+        save_file({"actadd.diff": torch.ones(3, 64)}, str(path), metadata={"sara_core": deep})
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("oversized", "larger than 64 MiB"),
+        ("lying-header", "header claims 1152921504606846976 bytes"),
+        ("deep-metadata", "nested too deeply"),
+    ],
+)
+def test_hostile_steering_uploads_are_refused_and_the_next_request_works(
+    lab, tmp_path, kind, message
+):
+    path = _hostile_steering(tmp_path, kind)
+    with pytest.raises(gr.Error, match=message) as info:
+        upload_steering(lab, str(path), "tiny")
+    assert str(tmp_path) not in str(info.value)
+    assert run(lab)[-1][3].startswith("**Done in")
