@@ -30,7 +30,7 @@ from sara_core.evaluation.choice import (
 from sara_core.evaluation.control import prepare_control
 from sara_core.models import LoadedModel
 from sara_core.prepare import prepare_actadd, prepare_sara
-from sara_core.presets.choice import ChoiceBank
+from sara_core.presets.choice import ChoiceBank, ChoiceItem
 
 METHODS = ("prompted", "sara", "actadd", "control")
 STEERED = ("sara", "actadd", "control")
@@ -68,6 +68,9 @@ class ChoiceResult:
     control_texts: tuple[str, str] = ("", "")
     unsteered_mean: float = float("nan")
     seconds: float = 0.0
+    probabilities: dict[str, list[float]] = field(default_factory=dict)
+    """P(toward) per item under each condition at the main layer (for paired comparisons)."""
+    items: list[ChoiceItem] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -99,6 +102,8 @@ class ChoiceResult:
                 "seed": s.seed,
             },
             "seconds": round(self.seconds, 1),
+            "items": [it.id for it in self.items],
+            "p_toward": {k: [round(x, 5) for x in v] for k, v in self.probabilities.items()},
         }
 
 
@@ -148,6 +153,12 @@ def run_choice(lm: LoadedModel, spec: ChoiceSpec) -> ChoiceResult:
         control_texts=texts,
         unsteered_mean=float(np.mean(base)),
         seconds=time.perf_counter() - t0,
+        probabilities={
+            m: [float(x) for x in probs[k]]
+            for m, k in (("unsteered", "unsteered"), ("prompted", "prompted"))
+            + tuple((m, f"{m}@{spec.layer}") for m in STEERED)
+        },
+        items=items,
     )
 
 

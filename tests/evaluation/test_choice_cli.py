@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from conftest import make_tiny_lm
 
 from sara_core.cli import main
+from sara_core.evaluation.choice_run import METHODS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -67,6 +69,11 @@ def test_choice_writes_the_four_methods_validity_and_a_table_per_layer(tiny_fold
     assert [row["layer"] for row in data["by_layer"]] == [1, 2]
     assert data["settings"]["layer"] == 3  # -1 counts from the end of 4 blocks
     assert data["settings"]["instruction"].startswith("Things usually turn out badly")
+    assert len(data["items"]) == 16 and set(data["p_toward"]) == {"unsteered", *METHODS}
+    p = data["p_toward"]
+    assert np.mean(np.subtract(p["sara"], p["unsteered"])) == pytest.approx(
+        data["sara"]["mean"], abs=1e-3
+    )
 
 
 def test_choice_strength_writes_json_figure_and_table(tiny_folder, tmp_path, monkeypatch):
