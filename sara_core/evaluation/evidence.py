@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from sara_core.evaluation.rows import AnswerRow, read_csv
 
 Json = dict[str, Any]
@@ -127,8 +129,9 @@ def section_methods(inp: EvidenceInputs) -> list[str]:
         f"{first['sara_coeff']:g} with two neutral passages cut to the stance's token counts "
         f'("{first["control_attract"][:60]}..." / "{first["control_repel"][:60]}...").',
         "",
-        "| bank, stance -> pole | n | unsteered P | prompted | SARA | ActAdd | control |",
-        "|---|---|---|---|---|---|---|",
+        "| bank, stance -> pole | n | unsteered P | prompted | SARA | ActAdd | control "
+        "| SARA - control |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     notes = []
     for c in inp.choice:
@@ -136,7 +139,7 @@ def section_methods(inp: EvidenceInputs) -> list[str]:
         cells = " | ".join(ci_text(c[m]) for m in ("prompted", "sara", "actadd", "control"))
         lines.append(
             f"| {c['bank']}, {stance} -> {c['toward']} | {c['n_items']} | "
-            f"{c['unsteered_p_toward']:.3f} | {cells} |"
+            f"{c['unsteered_p_toward']:.3f} | {cells} | {_minus_control(c)} |"
         )
         if not c["valid"]:
             notes.append(f"{c['bank']}/{stance}")
@@ -148,6 +151,19 @@ def section_methods(inp: EvidenceInputs) -> list[str]:
         )
         lines.append("")
     return lines
+
+
+def _minus_control(c: Json) -> str:
+    """SARA's shift minus the neutral control's, paired over items (what the stance's words add
+    to SARA's rescaling); empty for files without per-item probabilities."""
+    p = c.get("p_toward") or {}
+    if "sara" not in p or "control" not in p:
+        return ""
+    from sara_core.evaluation.choice import paired_shift
+
+    n_boot, seed = c["settings"]["n_boot"], c["settings"]["seed"]
+    d = paired_shift(np.array(p["sara"]), np.array(p["control"]), n_boot, seed)
+    return ci_text(d.to_json())
 
 
 def _stance_of(c: Json) -> str:

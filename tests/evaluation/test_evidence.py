@@ -39,6 +39,7 @@ def choice(bank: str, stance: str, prompted: Shift) -> dict:
     methods = {"prompted": prompted, "sara": shift(0.02, 0.01, 0.03)}
     methods |= {"actadd": shift(0.0, -0.01, 0.01), "control": shift(0.0, -0.01, 0.01)}
     result = ChoiceResult(spec, "embedded:x", 40, methods, control_texts=("The old", "A small"))
+    result.probabilities = {"sara": [0.6, 0.7] * 20, "control": [0.5, 0.6] * 20}
     return result.to_json()
 
 
@@ -89,6 +90,7 @@ def test_validity_comes_first_and_an_invalid_bank_is_not_read_as_evidence(tmp_pa
     assert "**moral**: prompting does not move this model" in text
     assert "**sentiment**: prompting moves this model" in text
     assert "Not valid on this model (moral/utilitarian)" in text
+    assert "| +0.100 [+0.100, +0.100] |" in text  # SARA - control, paired over the 40 items
     assert "sentiment/pessimistic" not in text.split("Not valid on this model")[1].split("\n")[0]
     assert "NOT EVIDENCE" in text and "0.227" in text and "0.47" in text
     assert "Not reproduced on this model." in text
