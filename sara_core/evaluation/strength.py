@@ -65,6 +65,7 @@ class StrengthSpec:
     layer: int
     sara_grid: tuple[float, ...] = SARA_GRID
     actadd_grid: tuple[float, ...] = ACTADD_GRID
+    scope: str = "prompt"  # SARA's and the control's
     quick: bool = False
     n_boot: int = 2000
     seed: int = 0
@@ -130,6 +131,7 @@ class StrengthResult:
             "bank": s.bank.name,
             "toward": s.toward,
             "layer": s.layer,
+            "scope": s.scope,
             "n_items": self.n_items,
             "cost_questions": min(COST_QUESTIONS, len(s.bank.items)),
             "cost_tokens": COST_TOKENS,
@@ -194,16 +196,16 @@ def _conditions(lm: LoadedModel, s: StrengthSpec) -> list[tuple[str, float | Non
     out: list[tuple[str, float | None, Condition]] = [
         ("prompted", None, Condition("prompted", instruction=s.instruction))
     ]
-    sara = prepare_sara(lm, s.attract, s.repel, s.layer, 1.0)
+    sara = prepare_sara(lm, s.attract, s.repel, s.layer, 1.0, scope=s.scope)
     act = prepare_actadd(lm, s.attract, s.repel, s.layer, 1.0)
     for c in s.sara_grid:
-        steering = SaraSteering(sara.attract_acts, sara.repel_acts, s.layer, c)
+        steering = SaraSteering(sara.attract_acts, sara.repel_acts, s.layer, c, scope=s.scope)
         out.append(("sara", c, Condition(f"sara x{c:g}", (steering,))))
     for c in s.actadd_grid:
         out.append(
             ("actadd", c, Condition(f"actadd x{c:g}", (ActAddSteering(act.diff, s.layer, c),)))
         )
-    control, _ = prepare_control(lm, s.attract, s.repel, s.layer, 1.0)
+    control, _ = prepare_control(lm, s.attract, s.repel, s.layer, 1.0, s.scope)
     out.append(("control", 1.0, Condition("control x1", (control,))))
     return out
 

@@ -124,6 +124,7 @@ def run_and_write(
         choice.layer,
         sara_grid,
         actadd_grid,
+        scope=choice.scope,
         quick=choice.quick,
         n_boot=choice.n_boot,
         seed=choice.seed,
