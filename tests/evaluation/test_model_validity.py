@@ -86,7 +86,6 @@ def test_the_shipped_file_comes_first_and_a_stale_version_is_measured_again(
     assert MV.model_validity(tiny_lm).source == "measured"
 
 
-
 def test_the_embedded_models_precomputed_file_is_shipped_and_readable():
     path = MV.shipped_path("embedded:smollm2-135m-instruct")
     got = MV._read(path, "shipped")
