@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from sara_core.evaluation.figures import METHOD_LABEL
 from sara_core.evaluation.rows import AnswerRow
 from sara_core.evaluation.summary import fraction_block, is_coherent
@@ -184,6 +186,32 @@ def section_reading(summary: Json) -> list[str]:
     return [*lines, ""]
 
 
+def scope_lines(rows: Sequence[AnswerRow], n_boot: int, seed: int) -> list[str]:
+    """SARA every-step minus prompt scope, paired on (dilemma, stance, layer, repetition): the
+    two answers of a pair share their seed, so the difference is the scope's alone."""
+    from sara_core.evaluation.choice import paired_shift
+
+    prompt = {(r.dilemma, r.stance, r.layer, r.rep): r for r in rows if r.method == "sara"}
+    pairs = [
+        (prompt[k], r)
+        for r in rows
+        if r.method == "sara_every_step"
+        if (k := (r.dilemma, r.stance, r.layer, r.rep)) in prompt
+    ]
+    if not pairs:
+        return []
+    bad = [[0.0 if is_coherent(x) else 1.0 for x in pair] for pair in pairs]
+    ppl = [(p.perplexity, e.perplexity) for p, e in pairs]
+    ppl = [(a, b) for a, b in ppl if a == a and b == b]  # both answers non-empty
+    d_bad = paired_shift(np.array([b[1] for b in bad]), np.array([b[0] for b in bad]), n_boot, seed)
+    d_ppl = paired_shift(np.array([b for _, b in ppl]), np.array([a for a, _ in ppl]), n_boot, seed)
+    return [
+        f"- Scope (the author's every-step against prompt-only), {len(pairs)} pairs of answers "
+        f"with the same seed: collapsed {d_bad.text()}, perplexity {d_ppl.text()} "
+        "(every-step minus prompt; positive = every-step worse)."
+    ]
+
+
 def section_rerun(inp: EvidenceInputs) -> list[str]:
     if inp.summary is None:
         return []
@@ -195,7 +223,9 @@ def section_rerun(inp: EvidenceInputs) -> list[str]:
         *section_paper(s),
         *section_collapse(s),
         *section_coherent(s, inp.rows),
-        *section_reading(s),
+        *section_reading(s)[:-1],
+        *scope_lines(inp.rows, s["config"]["n_boot"], s["config"]["seed"]),
+        "",
         *[p + "\n" for p in pics],
         f"Every table of the run (per block, the headline, the questionnaire) is in "
         f"[{inp.rerun_dir}/report.md]({inp.rerun_dir}/report.md) and "

@@ -113,3 +113,17 @@ def test_load_inputs_sorts_the_files_by_kind(tmp_path):
     inp = E.load_inputs(tmp_path, tmp_path / "missing.json", None)
     assert (inp.choice, inp.strength, inp.layers) == ([{"a": 1}], [{"b": 1}], [{"c": 1}])
     assert inp.validity is None and inp.summary is None
+
+
+def test_scope_lines_pair_the_two_sara_scopes_by_seed():
+    from sara_core.evaluation.evidence_rerun import scope_lines
+
+    rows = [row("sara", "utilitarian", 3, U, i) for i in range(10)]
+    rows += [row("sara_every_step", "utilitarian", 3, U, i, coherent=i >= 4) for i in range(10)]
+    rows += [row("sara_every_step", "kantian", 3, U, 0, coherent=False)]  # no partner: dropped
+    for r in rows:
+        r.perplexity = 2.0 if r.method == "sara" else 3.0
+    (line,) = scope_lines(rows, 200, 0)
+    assert "10 pairs" in line and "collapsed +0.400 [" in line
+    assert "perplexity +1.000 [+1.000, +1.000]" in line
+    assert scope_lines([r for r in rows if r.method == "sara"], 200, 0) == []
