@@ -81,11 +81,18 @@ class Cost:
     high: float
     collapsed: float
     n: int
+    rules: dict[str, int] = field(default_factory=dict)  # answers per collapse rule that fired
 
     def to_json(self) -> dict[str, Any]:
         ci = [round(self.low, 4), round(self.high, 4)]
         share = round(self.collapsed, 4)
-        return {"ratio": round(self.ratio, 4), "ci": ci, "collapsed": share, "n": self.n}
+        return {
+            "ratio": round(self.ratio, 4),
+            "ci": ci,
+            "collapsed": share,
+            "n": self.n,
+            "rules": self.rules,
+        }
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,7 @@ class StrengthResult:
     points: list[StrengthPoint]
     comparison: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    base_rules: dict[str, int] = field(default_factory=dict)
 
     def of(self, method: str) -> list[StrengthPoint]:
         return [p for p in self.points if p.method == method]
@@ -136,7 +144,11 @@ class StrengthResult:
             "cost_questions": min(COST_QUESTIONS, len(s.bank.items)),
             "cost_tokens": COST_TOKENS,
             "budget": COST_BUDGET,
-            "unsteered": {"ppl": round(self.base_ppl, 3), "collapsed": self.base_collapsed},
+            "unsteered": {
+                "ppl": round(self.base_ppl, 3),
+                "collapsed": self.base_collapsed,
+                "rules": self.base_rules,
+            },
             "points": [p.to_json() for p in self.points],
             "comparison": self.comparison,
             "seconds": round(self.seconds, 1),
@@ -172,18 +184,30 @@ def log_ppl(
 
 
 def cost_of(
-    base: np.ndarray, steered: np.ndarray, collapsed: float, n_boot: int, seed: int
+    base: np.ndarray,
+    steered: np.ndarray,
+    collapsed: float,
+    n_boot: int,
+    seed: int,
+    rules: dict[str, int] | None = None,
 ) -> Cost:
     """Ratio of geometric-mean perplexities, paired over questions with an answer in both."""
     ok = np.isfinite(base) & np.isfinite(steered)
     d = paired_shift(steered[ok], base[ok], n_boot, seed)
-    return Cost(float(np.exp(d.mean)), float(np.exp(d.low)), float(np.exp(d.high)), collapsed, d.n)
+    ratio, low, high = float(np.exp(d.mean)), float(np.exp(d.low)), float(np.exp(d.high))
+    return Cost(ratio, low, high, collapsed, d.n, dict(rules or {}))
 
 
-def _collapsed(lm: LoadedModel, answers: Sequence[list[int]]) -> tuple[float, str]:
+def _collapsed(lm: LoadedModel, answers: Sequence[list[int]]) -> tuple[float, dict[str, int], str]:
+    """Share of answers the collapse rules reject, how many per rule, and the first answer."""
     texts = [decode(lm, a) for a in answers]
-    share = float(np.mean([detect_collapse(t) is not None for t in texts])) if texts else 0.0
-    return share, texts[0] if texts else ""
+    found = [detect_collapse(t) for t in texts]
+    rules: dict[str, int] = {}
+    for c in found:
+        if c is not None:
+            rules[c.rule] = rules.get(c.rule, 0) + 1
+    share = sum(rules.values()) / len(texts) if texts else 0.0
+    return share, rules, texts[0] if texts else ""
 
 
 def best_within_budget(points: Sequence[StrengthPoint], budget: float) -> StrengthPoint | None:
@@ -222,7 +246,7 @@ def run_strength(lm: LoadedModel, spec: StrengthSpec) -> StrengthResult:
     plain = [encode_prompt(lm, q.question)[0].tolist() for q in questions]
     base_answers = greedy_answers(lm, plain, (), COST_TOKENS)
     base = log_ppl(lm, plain, base_answers)
-    base_collapsed, _ = _collapsed(lm, base_answers)
+    base_collapsed, base_rules, _ = _collapsed(lm, base_answers)
     points = []
     for method, coeff, cond in conds:
         prompts = plain
@@ -231,13 +255,14 @@ def run_strength(lm: LoadedModel, spec: StrengthSpec) -> StrengthResult:
                 encode_prompt(lm, q.question, cond.instruction)[0].tolist() for q in questions
             ]
         answers = greedy_answers(lm, prompts, cond.steerings, COST_TOKENS)
-        share, example = _collapsed(lm, answers)
-        cost = cost_of(base, log_ppl(lm, plain, answers), share, spec.n_boot, spec.seed)
+        share, rules, example = _collapsed(lm, answers)
+        cost = cost_of(base, log_ppl(lm, plain, answers), share, spec.n_boot, spec.seed, rules)
         shift = paired_shift(probs[cond.name], probs["unsteered"], spec.n_boot, spec.seed)
         points.append(StrengthPoint(method, coeff, shift, cost, example))
     result = StrengthResult(
         spec, lm.name, len(items), float(np.exp(np.nanmean(base))), base_collapsed, points
     )
+    result.base_rules = base_rules
     result.comparison = compare_at_budget(result, probs, COST_BUDGET)
     result.seconds = time.perf_counter() - t0
     return result

@@ -91,6 +91,9 @@ def test_a_zero_coefficient_moves_nothing_and_costs_nothing(sweep):
 
 def test_the_sweep_json_and_the_one_sentence_finding(sweep):
     data = sweep.to_json()
+    for p in data["points"]:  # the rule counts add up to the collapsed share of 6 answers
+        assert sum(p["cost"]["rules"].values()) == round(p["cost"]["collapsed"] * 6)
+    assert set(data["unsteered"]) == {"ppl", "collapsed", "rules"}
     assert [p["method"] for p in data["points"]] == [
         "prompted",
         "sara",
