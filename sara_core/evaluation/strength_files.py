@@ -89,20 +89,27 @@ def figure(data: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def _rules(block: dict[str, Any]) -> str:
+    """A collapsed share with the rules that fired, e.g. ``0.38 (too_short 5, loop 1)``."""
+    rules = block.get("rules") or {}
+    named = ", ".join(f"{k} {v}" for k, v in sorted(rules.items(), key=lambda kv: -kv[1]))
+    return f"{block['collapsed']:.2f}" + (f" ({named})" if named else "")
+
+
 def table(data: dict[str, Any]) -> list[str]:
     """The sweep as a markdown table (every point, the unsteered row first)."""
     u = data["unsteered"]
     lines = [
         "| setting | shift of P(" + data["toward"] + ") | cost (ppl ratio) | collapsed |",
         "|---|---|---|---|",
-        f"| unsteered (ppl {u['ppl']:.2f}) | 0 | 1 | {u['collapsed']:.2f} |",
+        f"| unsteered (ppl {u['ppl']:.2f}) | 0 | 1 | {_rules(u)} |",
     ]
     for p in data["points"]:
         name = p["method"] if p["coeff"] is None else f"{p['method']} x{p['coeff']:g}"
         s, c = p["shift"], p["cost"]
         lines.append(
             f"| {name} | {s['mean']:+.3f} [{s['ci'][0]:+.3f}, {s['ci'][1]:+.3f}] | "
-            f"{c['ratio']:.2f} [{c['ci'][0]:.2f}, {c['ci'][1]:.2f}] | {c['collapsed']:.2f} |"
+            f"{c['ratio']:.2f} [{c['ci'][0]:.2f}, {c['ci'][1]:.2f}] | {_rules(c)} |"
         )
     return lines
 
