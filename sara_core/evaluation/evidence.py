@@ -198,10 +198,23 @@ def section_strength(inp: EvidenceInputs) -> list[str]:
             "A steering that makes the answers more unusual for the plain question costs here "
             "even when the text reads well.",
             "",
-            f"**{d['finding']}**",
+            f"**{d['finding']}**" + _strength_caveat(inp, d),
             "",
         ]
     return lines
+
+
+def _strength_caveat(inp: EvidenceInputs, d: Json) -> str:
+    """Where prompting does not move the model toward this pole, say so after the finding."""
+    if inp.validity is None:
+        return " (No validity measurement: not evidence.)"
+    block = inp.validity["banks"].get(d["bank"], {"stances": []})
+    if any(s["valid"] for s in block["stances"] if s["toward"] == d["toward"]):
+        return ""
+    return (
+        f" But prompting does not move this model toward {d['toward']} (section 1), so this "
+        f"comparison {NOT_READABLE}."
+    )
 
 
 def section_layers(inp: EvidenceInputs) -> list[str]:

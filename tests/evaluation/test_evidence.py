@@ -101,6 +101,33 @@ def test_validity_comes_first_and_an_invalid_bank_is_not_read_as_evidence(tmp_pa
     assert n == len(re.findall(r"\[[-+0-9]", body)) > 10  # links start with a letter
 
 
+def test_a_strength_finding_on_a_bank_the_model_cannot_show_is_flagged(tmp_path):
+    point = {
+        "method": "sara",
+        "coeff": 1.0,
+        "shift": {"mean": 0.01, "ci": [0.0, 0.02], "n": 64},
+        "cost": {"ratio": 1.1, "ci": [1.0, 1.2], "collapsed": 0.0, "n": 16},
+    }
+    d = {
+        "bank": "moral",
+        "toward": "consequences",
+        "layer": 15,
+        "cost_tokens": 40,
+        "cost_questions": 16,
+        "unsteered": {"ppl": 2.0, "collapsed": 0.25, "rules": {"too_short": 4}},
+        "points": [point],
+        "finding": "SARA moves the model more than ActAdd.",
+    }
+    inp = E.EvidenceInputs(
+        validity=validity(), strength=[d, {**d, "bank": "sentiment", "toward": "negative"}]
+    )
+    E.write_evidence_report(inp, tmp_path / "r.md")
+    text = (tmp_path / "r.md").read_text()
+    assert "0.25 (too_short 4)" in text
+    moral, sentiment = text.split("### Bank")[1:3]
+    assert "cannot be read as evidence" in moral and "cannot be read" not in sentiment
+
+
 def test_the_interval_count_is_exact_on_a_validity_only_report(tmp_path):
     n = E.write_evidence_report(E.EvidenceInputs(validity=validity()), tmp_path / "r.md")
     assert n == 4  # one prompted shift per bank and stance, nothing else
