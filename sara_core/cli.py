@@ -1,4 +1,4 @@
-"""Command line: ``python -m sara_core {compare,presets,info,evaluate,judge,bench}``.
+"""Command line: ``python -m sara_core {compare,presets,info,evaluate,judge,choice,bench}``.
 
 Bad arguments and bad input print one line on stderr and exit with code 2, never a traceback.
 """
@@ -127,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser("judge", help="label answers with an ethical school, or Unclassifiable")
         judge_cli.add_arguments(p)
         p.set_defaults(func=judge_cli.run_cli)
+        from sara_core.evaluation import choice_cli
+
+        p = sub.add_parser("choice", help="forced-choice shift of each method, no judge needed")
+        choice_cli.add_arguments(p)
+        p.set_defaults(func=choice_cli.run_cli)
     except ImportError:  # pragma: no cover - only while those modules are absent
         pass
     try:
