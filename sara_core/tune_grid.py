@@ -32,9 +32,11 @@ the unsteered answer."""
 INCOHERENT_RULES = ("loop", "gibberish", "code")
 """Collapse rules (sara_core.evaluation.collapse) that make a point inadmissible."""
 
-QUICK_SARA = (0.5, 1.0, 2.0)
+# Strengths from a first wide search on SmolLM2-135M (docs/tuning.md): lambda 16 passed the guard
+# at 2 of 9 blocks, c 32 at 2 and c 64 at 1; lambda 0.5 moved the effect least.
+QUICK_SARA = (1.0, 2.0, 4.0)
 QUICK_ACTADD = (2.0, 4.0, 8.0)
-FULL_SARA = (0.25, 0.5, 1.0, 2.0, 4.0)
+FULL_SARA = (0.5, 1.0, 2.0, 4.0, 8.0)
 FULL_ACTADD = (1.0, 2.0, 4.0, 8.0, 16.0)
 
 
