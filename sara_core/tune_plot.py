@@ -25,7 +25,12 @@ SARA_COLOUR = "#d95f02"  # Dark2, as in sara_core.plots: distinct for colour-bli
 ACTADD_COLOUR = "#1b9e77"
 BASE_COLOUR = "#4d4d4d"
 STYLE = {"sara": (SARA_COLOUR, "o", "SARA"), "actadd": (ACTADD_COLOUR, "s", "ActAdd")}
-MIN_RATIO = 0.5  # points below are drawn at the axis' edge
+MIN_RATIO, MAX_RATIO = 0.5, 100.0  # costs outside are drawn at the axis' edge
+OFF_SCALE = 2.0  # a baseline further than this many point ranges away is written, not drawn
+
+
+def _x(ratio: float) -> float:
+    return min(MAX_RATIO, max(MIN_RATIO, ratio))
 
 
 def _ok(v: Any) -> bool:
@@ -42,7 +47,7 @@ def _panel(ax: Any, data: Mapping[str, Any], key: str, title: str) -> None:
             if not pts:
                 continue
             ax.scatter(
-                [max(MIN_RATIO, r["ppl_ratio"]) for r in pts],
+                [_x(r["ppl_ratio"]) for r in pts],
                 [r[key] for r in pts],
                 marker=marker,
                 s=34,
@@ -54,7 +59,7 @@ def _panel(ax: Any, data: Mapping[str, Any], key: str, title: str) -> None:
         for c in chosen:
             if c["method"] == method and _ok(c.get(key)) and _ok(c.get("ppl_ratio")):
                 ax.scatter(
-                    c["ppl_ratio"],
+                    _x(c["ppl_ratio"]),
                     c[key],
                     s=260,
                     facecolors="none",
@@ -63,7 +68,7 @@ def _panel(ax: Any, data: Mapping[str, Any], key: str, title: str) -> None:
                 )
                 ax.annotate(
                     f"block {c['layer']}, x{c['coeff']:g}",
-                    (c["ppl_ratio"], c[key]),
+                    (_x(c["ppl_ratio"]), c[key]),
                     textcoords="offset points",
                     xytext=(8, 8),
                     color=colour,
@@ -72,18 +77,39 @@ def _panel(ax: Any, data: Mapping[str, Any], key: str, title: str) -> None:
     guard = (data.get("settings") or {}).get("max_ppl_ratio")
     if _ok(guard):
         ax.axvline(guard, color=BASE_COLOUR, ls="--", lw=1, label=f"guard (x{guard:g})")
-    prompted = data.get("prompted") or {}
-    if _ok(prompted.get(key)):
-        ax.axhline(prompted[key], color=BASE_COLOUR, ls=":", lw=1.2, label="prompted baseline")
-        if _ok(prompted.get("ppl_ratio")):
-            ax.scatter(prompted["ppl_ratio"], prompted[key], marker="D", s=40, color=BASE_COLOUR)
     ax.axhline(0, color="#bbbbbb", lw=0.8)
+    _baseline(ax, data.get("prompted") or {}, key, [r[key] for r in rows])
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("cost: perplexity ratio to the unsteered answer (log)")
     ax.set_ylabel("nats per token")
     ax.set_title(title)
+
+
+def _baseline(ax: Any, prompted: Mapping[str, Any], key: str, values: list[float]) -> None:
+    """The prompted baseline: a dotted line and a diamond, or a note when it is off the scale
+    of the points (its effect on the attract text can be ten times theirs: it copies it)."""
+    if not _ok(prompted.get(key)):
+        return
+    y = float(prompted[key])
+    lo, hi = min([*values, 0.0]), max([*values, 0.0])
+    span = max(hi - lo, 1e-3)
+    if lo - OFF_SCALE * span <= y <= hi + OFF_SCALE * span:
+        ax.axhline(y, color=BASE_COLOUR, ls=":", lw=1.2, label="prompted baseline")
+        if _ok(prompted.get("ppl_ratio")):
+            ax.scatter(_x(prompted["ppl_ratio"]), y, marker="D", s=40, color=BASE_COLOUR)
+        return
+    where = (0.02, 0.97, "top") if y > hi else (0.02, 0.03, "bottom")
+    ax.text(
+        where[0],
+        where[1],
+        f"prompted baseline: {y:+.2f}, off the scale",
+        transform=ax.transAxes,
+        va=where[2],
+        fontsize=8,
+        color=BASE_COLOUR,
+    )
 
 
 def tune_figure(data: Mapping[str, Any], title: str | None = None) -> Figure:

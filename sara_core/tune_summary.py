@@ -24,6 +24,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from sara_core.evaluation.metrics import bootstrap_ci
 from sara_core.tune_grid import DEFAULT_MAX_PPL_RATIO
 
 MIN_ADMISSIBLE = 0.9
@@ -54,8 +57,20 @@ def _median(values: Iterable[float]) -> float:
     return statistics.median(vals) if vals else math.nan
 
 
+def _mean(values: Iterable[float]) -> float | None:
+    vals = [v for v in values if math.isfinite(v)]
+    return sum(vals) / len(vals) if vals else None
+
+
 def _round(v: Any) -> Any:
-    return round(v, 4) if isinstance(v, float) and math.isfinite(v) else v
+    """Floats to 4 decimals (NaN to None), inside lists and dicts too."""
+    if isinstance(v, float):
+        return round(v, 4) if math.isfinite(v) else None
+    if isinstance(v, list):
+        return [_round(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _round(x) for k, x in v.items()}
+    return v
 
 
 def point_stats(runs: Sequence[Mapping[str, Any]]) -> dict[Key, dict[str, Any]]:
@@ -75,13 +90,17 @@ def point_stats(runs: Sequence[Mapping[str, Any]]) -> dict[Key, dict[str, Any]]:
                 chosen[(c["method"], int(c["layer"]), float(c["coeff"]))] += 1
     out = {}
     for key, rs in rows.items():
+        effects = [e for e in (_num(r["effect"]) for r in rs) if math.isfinite(e)]
+        ci = bootstrap_ci(lambda a: float(np.median(a)), [effects]) if effects else None
         out[key] = {
             "method": key[0],
             "layer": key[1],
             "coeff": key[2],
             "runs": len(rs),
             "admissible_share": sum(bool(r["admissible"]) for r in rs) / len(rs),
-            "effect": _median(_num(r["effect"]) for r in rs),
+            "effect": _median(effects),
+            "effect_ci": [ci.low, ci.high] if ci else [math.nan, math.nan],
+            "positive_share": sum(e > 0 for e in effects) / len(rs),
             "ppl_ratio": _median(_num(r["ppl_ratio"]) for r in rs),
             "chosen": chosen.get(key, 0),
             "held_out": dict(held.get(key, {})),
@@ -152,10 +171,18 @@ def summarize_runs(
     if defaults is not None:
         for m in ("sara", "actadd"):
             s = defaults[m]
-            chosen[m] = {**s, "by_stance": by_stance(runs, (m, s["layer"], s["coeff"]))}
+            chosen[m] = {
+                **s,
+                "held_out_effect": _mean(s["held_out"].values()),
+                "by_stance": by_stance(runs, (m, s["layer"], s["coeff"])),
+            }
     ratio = (runs[0].get("settings") or {}).get("max_ppl_ratio", DEFAULT_MAX_PPL_RATIO)
     figure_rows = [
-        {**s, "admissible": s["admissible_share"] >= min_admissible, "held_out_effect": None}
+        {
+            **s,
+            "admissible": s["admissible_share"] >= min_admissible,
+            "held_out_effect": _mean(s["held_out"].values()),
+        }
         for s in stats.values()
     ]
     return {

@@ -64,3 +64,16 @@ def test_held_out_values_add_a_second_panel(tmp_path):
     assert len(fig.axes) == 2 and fig.axes[1].get_title() == "held-out effect"
     path = save_tune_figure(data, tmp_path / "t.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_far_baseline_is_written_and_far_costs_sit_at_the_edge():
+    far = {
+        **DATA,
+        "grid": [*DATA["grid"], _row("sara", 9, 8.0, 0.3, 5000.0, False)],
+        "prompted": {"effect": 5.0, "ppl_ratio": 1.3},
+    }
+    (ax,) = tune_figure(far).axes
+    assert [ln for ln in _lines(ax, ":")] == []
+    assert "prompted baseline: +5.00, off the scale" in [t.get_text() for t in ax.texts]
+    offsets = [tuple(p) for c in ax.collections for p in c.get_offsets()]
+    assert (100.0, 0.3) in offsets and (1.3, 5.0) not in offsets

@@ -65,6 +65,13 @@ def test_point_stats_count_admissible_runs_medians_and_choices():
     assert s["effect"] == pytest.approx(0.5) and s["chosen"] == 9
     assert stats[("sara", 3, 8.0)]["admissible_share"] == pytest.approx(0.5)
     assert stats[("actadd", 2, 2.0)]["held_out"] == {"kantian": 0.1}
+    assert s["positive_share"] == 1.0 and s["effect_ci"] == pytest.approx([0.5, 0.5])
+    effects = [-0.2, 0.0, 0.1, 0.3, 0.4]
+    runs = [_run("x", f"d{i}", [_row("sara", 1, 1.0, e)]) for i, e in enumerate(effects)]
+    mixed = point_stats(runs)[("sara", 1, 1.0)]
+    assert mixed["positive_share"] == 0.6 and mixed["effect"] == pytest.approx(0.1)
+    low, high = mixed["effect_ci"]
+    assert -0.2 <= low <= 0.1 <= high <= 0.4 and low < high
 
 
 def test_the_rule_picks_one_block_for_both_methods():
@@ -90,6 +97,9 @@ def test_summary_is_plain_json_with_per_stance_figures():
     assert summary["prompted"]["effect"] == 1.0
     fig = summary["figure"]
     assert len(fig["grid"]) == 8 and set(fig["chosen"]) == {"sara", "actadd"}
+    held = [r["held_out_effect"] for r in fig["grid"] if r["held_out_effect"] is not None]
+    assert held == [0.1]  # the one point with a held-out value
+    assert summary["defaults"]["actadd"]["held_out_effect"] == 0.1
 
 
 def test_grid_csv_has_every_run_s_points_and_baselines(tmp_path):
