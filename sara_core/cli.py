@@ -1,4 +1,4 @@
-"""Command line: ``python -m sara_core {compare,presets,info,evaluate,judge,choice,bench}``.
+"""Command line: ``python -m sara_core {compare,presets,info,evaluate,tune,judge,choice,bench}``.
 
 Bad arguments and bad input print one line on stderr and exit with code 2, never a traceback.
 """
@@ -116,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare(sub)
     _add_presets(sub)
     _add_info(sub)
+    from sara_core import tune_cli
+
+    p = sub.add_parser("tune", help="find a block and strengths for SARA and ActAdd")
+    tune_cli.add_arguments(p)
+    p.set_defaults(func=tune_cli.run_cli)
     try:  # evaluation and benchmark live in their own modules
         from sara_core import evaluation
 
