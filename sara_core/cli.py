@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare(sub)
     _add_presets(sub)
     _add_info(sub)
-    from sara_core import tune_cli
+    from sara_core.tune import cli as tune_cli
 
     p = sub.add_parser("tune", help="find a block and strengths for SARA and ActAdd")
     tune_cli.add_arguments(p)

@@ -1,4 +1,4 @@
-"""The search space of tune (sara_core.tune_grid): grids, checks, refinement and the guard."""
+"""The search space of tune (sara_core.tune.grid): grids, checks, refinement and the guard."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from sara_core.tune_grid import (
+from sara_core.tune.grid import (
     MAX_GRID_POINTS,
     TuneGrid,
     check_answer,

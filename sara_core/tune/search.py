@@ -4,10 +4,10 @@ For the user's own dilemma and stance, every point of a coarse grid (then a few 
 around each method's best admissible one) gets:
 
 * an **effect**: how much more the steered model, after the dilemma, prefers to continue with
-  the attract text over the repel text than the unsteered model does (sara_core.tune_score);
+  the attract text over the repel text than the unsteered model does (sara_core.tune.score);
 * a short greedy **answer**, its perplexity under the unsteered model and its repetition;
 * the **guard**: admissible when that perplexity is at most ``max_ppl_ratio`` times the
-  unsteered answer's and the answer does not loop (sara_core.tune_grid.check_answer).
+  unsteered answer's and the answer does not loop (sara_core.tune.grid.check_answer).
 
 The prompted baseline (the attract text as an instruction before the question, no steering) is
 measured the same way. Points run as rows of batches of at most ``rows_per_chunk``
@@ -31,7 +31,7 @@ from sara_core.models import LoadedModel
 from sara_core.planning import ComparePlan, plan_compare
 from sara_core.prompts import decode
 from sara_core.steering import Steering
-from sara_core.tune_grid import (
+from sara_core.tune.grid import (
     DEFAULT_MAX_PPL_RATIO,
     METHODS,
     TuneGrid,
@@ -42,8 +42,8 @@ from sara_core.tune_grid import (
     default_grid,
     refine_candidates,
 )
-from sara_core.tune_result import TunePoint, TuneResult, choose
-from sara_core.tune_score import (
+from sara_core.tune.result import TunePoint, TuneResult, choose
+from sara_core.tune.score import (
     HeldOut,
     Probe,
     SteeringFactory,
@@ -257,9 +257,9 @@ def tune(
 ) -> TuneResult:
     """Search blocks x strengths for ``methods`` on ``prompt`` steered by (attract, repel).
 
-    ``grid`` defaults to :func:`~sara_core.tune_grid.default_grid` (``quick`` or full);
+    ``grid`` defaults to :func:`~sara_core.tune.grid.default_grid` (``quick`` or full);
     ``max_points`` caps the coarse and refined points together; ``held_out`` adds the held-out
-    preference (sara_core.tune_score.held_out_for) to the baselines, the chosen points and, with
+    preference (sara_core.tune.score.held_out_for) to the baselines, the chosen points and, with
     ``held_out_all`` (default: not ``quick``), every admissible point.
     ``config`` sets SARA's k, sign and scope and ActAdd's mode (its layer and strengths are
     ignored). Bad input raises InputError before any work, with compare's messages.

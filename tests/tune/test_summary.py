@@ -1,4 +1,4 @@
-"""Many searches summed up (sara_core.tune_summary): statistics and the rule for defaults."""
+"""Many searches summed up (sara_core.tune.summary): statistics and the rule for defaults."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from sara_core.tune_summary import choose_defaults, point_stats, summarize_runs, write_grid_csv
+from sara_core.tune.summary import choose_defaults, point_stats, summarize_runs, write_grid_csv
 
 
 def _row(method, layer, coeff, effect, ok=True, ratio=1.1, held=None):

@@ -15,9 +15,9 @@ from sara_core.generation import compare
 from sara_core.layers import get_blocks, residual_at
 from sara_core.prompts import encode_prompt, encode_steering_text
 from sara_core.sara import sara_components
-from sara_core.tune import tune
-from sara_core.tune_grid import TuneGrid
-from sara_core.tune_score import held_out_for
+from sara_core.tune.grid import TuneGrid
+from sara_core.tune.score import held_out_for
+from sara_core.tune.search import tune
 from sara_core.validation import InputError
 
 PROMPT = "Should they report them to the authorities or should they protect them?"

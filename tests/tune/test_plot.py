@@ -1,10 +1,10 @@
-"""The figure of a setting search (sara_core.tune_plot), from a search's JSON."""
+"""The figure of a setting search (sara_core.tune.plot), from a search's JSON."""
 
 from __future__ import annotations
 
 from matplotlib.collections import PathCollection
 
-from sara_core.tune_plot import save_tune_figure, tune_figure
+from sara_core.tune.plot import save_tune_figure, tune_figure
 
 
 def _row(method, layer, coeff, effect, ratio, ok, held=None):

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from sara_core.evaluation.metrics import bootstrap_ci
-from sara_core.tune_grid import DEFAULT_MAX_PPL_RATIO
+from sara_core.tune.grid import DEFAULT_MAX_PPL_RATIO
 
 MIN_ADMISSIBLE = 0.9
 CSV_FIELDS = (
@@ -164,7 +164,7 @@ def summarize_runs(
     runs: Sequence[Mapping[str, Any]], min_admissible: float = MIN_ADMISSIBLE
 ) -> dict[str, Any]:
     """Per-point statistics, the defaults by rule, per-stance figures for them, the baselines,
-    and the data of the summary figure (medians across runs, as sara_core.tune_plot reads)."""
+    and the data of the summary figure (medians across runs, as sara_core.tune.plot reads)."""
     stats = point_stats(runs)
     defaults = choose_defaults(stats, min_admissible)
     chosen = {}

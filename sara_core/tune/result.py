@@ -1,7 +1,7 @@
 """What a search returns: every evaluated point, the baselines, and the chosen settings.
 
 Plain data (JSON through :meth:`TuneResult.to_json`, NaN written as null), so a result can leave
-a worker process or be plotted later (sara_core.tune_plot).
+a worker process or be plotted later (sara_core.tune.plot).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from sara_core.tune_grid import METHODS
+from sara_core.tune.grid import METHODS
 
 
 @dataclass

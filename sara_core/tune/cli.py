@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from sara_core.presets import PAPER_PREFIX
-from sara_core.tune_grid import DEFAULT_MAX_PPL_RATIO, TuneGrid, default_grid
+from sara_core.tune.grid import DEFAULT_MAX_PPL_RATIO, TuneGrid, default_grid
 from sara_core.validation import MAX_COEFF, InputError, as_float, as_int, as_text, same_text
 
 HELD_OUT_ITEMS = 4
@@ -112,9 +112,9 @@ def _line(name: str, p: dict | None) -> str:
 
 def run_cli(args: argparse.Namespace) -> int:
     from sara_core.cli import _load_model
-    from sara_core.tune import DEFAULT_NEW_TOKENS, tune
-    from sara_core.tune_grid import check_methods, check_ratio
-    from sara_core.tune_score import held_out_for
+    from sara_core.tune.grid import check_methods, check_ratio
+    from sara_core.tune.score import held_out_for
+    from sara_core.tune.search import DEFAULT_NEW_TOKENS, tune
 
     dilemma, attract, repel, stance = _texts(args)
     # every check that needs no model runs before the (slow) model load
@@ -159,7 +159,7 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.json_file:
         Path(args.json_file).expanduser().write_text(json.dumps(data, indent=1))
     if args.plot:
-        from sara_core.tune_plot import save_tune_figure
+        from sara_core.tune.plot import save_tune_figure
 
         save_tune_figure(data, args.plot)
     print(f"model {lm.name} | {len(result.points)} points | {result.timing['total_s']:.0f} s")

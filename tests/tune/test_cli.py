@@ -1,4 +1,4 @@
-"""``python -m sara_core tune`` (sara_core.tune_cli): on a tiny model, and once on the real one."""
+"""``python -m sara_core tune`` (sara_core.tune.cli): on a tiny model, and once on the real one."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from sara_core import cli
 from sara_core.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROMPT = "Should they report them to the authorities or should they protect them?"
 SMALL = ["--layers", "1,2", "--sara-coeffs", "1,2", "--actadd-coeffs", "4", "--max-new-tokens", "4"]
 

@@ -1,4 +1,4 @@
-"""What tune measures (sara_core.tune_score): steerings per point, preferences, held-out probes."""
+"""What tune measures (sara_core.tune.score): steerings per point, preferences, held-out probes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sara_core.prepare import prepare_actadd, prepare_sara
 from sara_core.presets import ChoiceBank, ChoiceItem, load_stances
 from sara_core.prompts import SteeringTexts, encode_prompt
 from sara_core.sara import SaraSteering
-from sara_core.tune_score import (
+from sara_core.tune.score import (
     HeldOut,
     Probe,
     SteeringFactory,

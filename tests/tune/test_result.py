@@ -1,11 +1,11 @@
-"""What a search returns (sara_core.tune_result): choosing, and plain JSON."""
+"""What a search returns (sara_core.tune.result): choosing, and plain JSON."""
 
 from __future__ import annotations
 
 import json
 import math
 
-from sara_core.tune_result import TunePoint, TuneResult, choose
+from sara_core.tune.result import TunePoint, TuneResult, choose
 
 
 def _p(method="sara", layer=3, coeff=1.0, effect=0.1, ratio=1.0, ok=True, **kw) -> TunePoint:
