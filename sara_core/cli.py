@@ -37,8 +37,9 @@ def _add_model(p: argparse.ArgumentParser) -> None:
 def _add_compare(sub) -> None:
     p = sub.add_parser(
         "compare",
-        help="answer a dilemma three ways: original, SARA, ActAdd",
-        description="Answer a dilemma three ways: original, SARA and ActAdd.",
+        help="answer a dilemma four ways: original, SARA, ActAdd, prompted",
+        description="Answer a dilemma four ways: original, SARA, ActAdd and prompted (the stance "
+        "written into the prompt; --no-prompted leaves it out).",
     )
     src = p.add_argument_group("what to answer and how to steer")
     src.add_argument("--dilemma", help="the text to answer")
@@ -81,6 +82,14 @@ def _add_compare(sub) -> None:
         choices=["prefix", "every-position"],
         default="prefix",
         help="ActAdd on the first positions (authors) or CAA-style everywhere",
+    )
+    st.add_argument(
+        "--no-prompted",
+        action="store_true",
+        help="leave out the fourth answer (the stance written into the prompt, no steering)",
+    )
+    st.add_argument(
+        "--instruction", help="the prompted answer's instruction (default: the attract text)"
     )
     st.add_argument("--save", help="write the steering to this .safetensors file")
     g = p.add_argument_group("decoding")
@@ -176,6 +185,37 @@ def _stances_and_dilemmas(extra: str | None):
     return stances, dilemmas
 
 
+def steering_texts(
+    args: argparse.Namespace, attract: str | None = None, repel: str | None = None
+) -> tuple[str, str, str, str | None]:
+    """The dilemma, attract, repel and stance name from --dilemma/--dilemma-id, --paper-prefix,
+    --stance or --attract/--repel (``attract``/``repel``: fallbacks, e.g. a loaded steering's).
+    Shared by the commands that steer one dilemma (compare, tune)."""
+    from sara_core.presets import get_dilemma, get_stance
+
+    stances, dilemmas = _stances_and_dilemmas(args.presets)
+    if args.dilemma and args.dilemma_id:
+        raise UsageError("give --dilemma or --dilemma-id, not both")
+    if args.dilemma_id:
+        dilemma = get_dilemma(args.dilemma_id, dilemmas).text
+    elif args.dilemma:
+        dilemma = args.dilemma
+    else:
+        raise UsageError("what should the model answer? give --dilemma TEXT or --dilemma-id ID")
+    if args.paper_prefix:
+        dilemma = PAPER_PREFIX + dilemma
+    if args.stance:
+        if args.attract or args.repel:
+            raise UsageError("give --stance or --attract/--repel, not both")
+        stance = get_stance(args.stance, stances)
+        return dilemma, stance.attract, stance.repel, stance.name
+    if args.attract or args.repel:
+        attract, repel = args.attract, args.repel
+    if not attract or not repel:
+        raise UsageError("give --stance NAME, or both --attract and --repel")
+    return dilemma, attract, repel, None
+
+
 def run_compare(args: argparse.Namespace) -> int:
     from sara_core.generation import PreparedSteerings, compare
     from sara_core.request import CompareRequest
@@ -185,31 +225,8 @@ def run_compare(args: argparse.Namespace) -> int:
         from sara_core.steering_io import load_steering
 
         saved = load_steering(args.load)  # read early: a bad file fails before the model loads
-    stances, dilemmas = _stances_and_dilemmas(args.presets)
-    if args.dilemma and args.dilemma_id:
-        raise UsageError("give --dilemma or --dilemma-id, not both")
-    if args.dilemma_id:
-        from sara_core.presets import get_dilemma
-
-        dilemma = get_dilemma(args.dilemma_id, dilemmas).text
-    elif args.dilemma:
-        dilemma = args.dilemma
-    else:
-        raise UsageError("what should the model answer? give --dilemma TEXT or --dilemma-id ID")
-    if args.paper_prefix:
-        dilemma = PAPER_PREFIX + dilemma
-    attract, repel = args.attract, args.repel
-    if args.stance:
-        if attract or repel:
-            raise UsageError("give --stance or --attract/--repel, not both")
-        from sara_core.presets import get_stance
-
-        stance = get_stance(args.stance, stances)
-        attract, repel = stance.attract, stance.repel
-    elif saved is not None and not (attract or repel):
-        attract, repel = saved.meta.get("attract", ""), saved.meta.get("repel", "")
-    if not attract or not repel:
-        raise UsageError("give --attract and --repel (or --stance NAME, or --load FILE)")
+    meta = saved.meta if saved is not None else {}
+    dilemma, attract, repel, _ = steering_texts(args, meta.get("attract"), meta.get("repel"))
     request = CompareRequest.parse(  # every value checked before the (slow) model load
         {
             "dilemma": dilemma,
@@ -227,6 +244,8 @@ def run_compare(args: argparse.Namespace) -> int:
             "seed": args.seed,
             "sign": args.sign,
             "actadd_mode": args.actadd_mode,
+            "prompted": not args.no_prompted,
+            "instruction": args.instruction or "",
         }
     )
     lm = _load_model(args.model)
@@ -244,6 +263,7 @@ def run_compare(args: argparse.Namespace) -> int:
         request.config(),
         request.settings(),
         prepared=prepared,
+        prompted=request.prompted_arg(),
     )
     if args.save:
         from sara_core.steering_io import save_steering
@@ -269,8 +289,10 @@ def run_compare(args: argparse.Namespace) -> int:
         ("ORIGINAL", result.original),
         ("SARA", result.sara),
         ("ACTADD", result.actadd),
+        ("PROMPTED", result.prompted),
     ):
-        print(f"== {title} ==\n{text}\n")
+        if text is not None:
+            print(f"== {title} ==\n{text}\n")
     t = result.timing
     print(
         f"{sum(t['new_tokens'].values())} tokens in {t['total_s']:.1f} s "

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
         ["compare", "--dilemma-id", "no-such-dilemma", "--stance", "utilitarian"],
         ["compare", "--dilemma", "x", "--stance", "utilitarian", "--presets", "/nonexistent.yaml"],
         ["compare", "--dilemma", "x", "--load", "/nonexistent.safetensors"],
+        ["compare", "--dilemma", "x", "--stance", "utilitarian", "--instruction", "i" * 9000],
         ["tune"],
         ["tune", "--stance", "optimistic"],
         ["tune", "--dilemma", "x"],
@@ -101,8 +102,8 @@ def test_compare_json_on_the_embedded_model(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert set(data) == {"original", "sara", "actadd", "settings", "timing"}
-    assert all(data[k].strip() for k in ("original", "sara", "actadd"))
+    assert set(data) == {"original", "sara", "actadd", "prompted", "settings", "timing"}
+    assert all(data[k].strip() for k in ("original", "sara", "actadd", "prompted"))
     assert data["settings"]["layer"] == 15 and data["settings"]["model"].startswith("embedded")
     assert out.is_file()
     # the saved steering reproduces the same answers when loaded back
@@ -116,8 +117,10 @@ def test_compare_json_on_the_embedded_model(tmp_path):
         "--max-new-tokens",
         "24",
         "--json",
+        "--no-prompted",
     )
     assert again.returncode == 0, again.stderr
+    assert "prompted" not in json.loads(again.stdout)
     assert {k: json.loads(again.stdout)[k] for k in ("original", "sara", "actadd")} == {
         k: data[k] for k in ("original", "sara", "actadd")
     }
@@ -136,6 +139,7 @@ def test_compare_text_output_and_bad_layer_on_the_real_model():
     )
     assert proc.returncode == 0, proc.stderr
     assert "== ORIGINAL ==" in proc.stdout and "== SARA ==" in proc.stdout
+    assert "== PROMPTED ==" in proc.stdout
     bad = _cli("compare", "--dilemma", "x", "--stance", "kantian", "--layer", "30")
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1] == (

@@ -75,32 +75,6 @@ def _grid(args: argparse.Namespace, n_layers: int) -> TuneGrid:
     )
 
 
-def _texts(args: argparse.Namespace) -> tuple[str, str, str, str | None]:
-    """The dilemma, attract, repel and stance name, from presets or the arguments."""
-    from sara_core.cli import UsageError, _stances_and_dilemmas
-    from sara_core.presets import get_dilemma, get_stance
-
-    stances, dilemmas = _stances_and_dilemmas(args.presets)
-    if args.dilemma and args.dilemma_id:
-        raise UsageError("give --dilemma or --dilemma-id, not both")
-    if args.dilemma_id:
-        dilemma = get_dilemma(args.dilemma_id, dilemmas).text
-    elif args.dilemma:
-        dilemma = args.dilemma
-    else:
-        raise UsageError("what should the model answer? give --dilemma TEXT or --dilemma-id ID")
-    if args.paper_prefix:
-        dilemma = PAPER_PREFIX + dilemma
-    if args.stance:
-        if args.attract or args.repel:
-            raise UsageError("give --stance or --attract/--repel, not both")
-        stance = get_stance(args.stance, stances)
-        return dilemma, stance.attract, stance.repel, stance.name
-    if not args.attract or not args.repel:
-        raise UsageError("give --stance NAME, or both --attract and --repel")
-    return dilemma, args.attract, args.repel, None
-
-
 def _line(name: str, p: dict | None) -> str:
     if p is None:
         return f"{name:<10} no admissible point"
@@ -111,12 +85,12 @@ def _line(name: str, p: dict | None) -> str:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    from sara_core.cli import _load_model
+    from sara_core.cli import _load_model, steering_texts
     from sara_core.tune.grid import check_methods, check_ratio
     from sara_core.tune.score import held_out_for
     from sara_core.tune.search import DEFAULT_NEW_TOKENS, tune
 
-    dilemma, attract, repel, stance = _texts(args)
+    dilemma, attract, repel, stance = steering_texts(args)
     # every check that needs no model runs before the (slow) model load
     texts = [
         as_text(n, t) for n, t in (("the attract prompt", attract), ("the repel prompt", repel))
