@@ -5,9 +5,11 @@ stance x dilemma and writes one JSON per run to artifacts/tuning/ (a finished ru
 an interrupted measurement resumes). The held-out probe does not depend on the dilemma, so it is
 scored once per stance, on the first dilemma's run. ``summarize`` turns the runs into
 docs/tuning/ (grid.csv, summary.json, tuning.png) and prints the chosen defaults (the rule is in
-sara_core.tune_summary). Run from the repo root, e.g.:
+sara_core.tune_summary). ``example`` answers the example dilemma four ways at those defaults.
+Run from the repo root, e.g.:
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/tune_defaults.py run
     .venv/bin/python scripts/tune_defaults.py summarize
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/tune_defaults.py example
 """
 
 from __future__ import annotations
@@ -84,14 +86,60 @@ def summarize(args: argparse.Namespace) -> int:
     return 0
 
 
+def example(args: argparse.Namespace) -> int:
+    """The example: among the runs of ``--stance``, the dilemma where the two default points
+    (SARA's and ActAdd's) had the largest summed effect; its four answers from compare at the
+    defaults (greedy, 80 new tokens) go to docs/tuning/example.json."""
+    from sara_core.config import GenerationSettings, SteeringConfig
+    from sara_core.generation import compare
+    from sara_core.models import load_model
+    from sara_core.presets import get_dilemma, get_stance
+
+    summary = json.loads((Path(args.docs) / "summary.json").read_text())
+    d = summary["defaults"]
+    keys = {(m, d["layer"], d[m]["coeff"]) for m in ("sara", "actadd")}
+    totals: dict[str, float] = {}
+    for p in sorted(Path(args.out).glob(f"{args.stance}__*.json")):
+        run = json.loads(p.read_text())
+        rows = [r for r in run["grid"] if (r["method"], r["layer"], r["coeff"]) in keys]
+        totals[run["dilemma"]] = sum(r["effect"] for r in rows)
+    dilemma_id = max(totals, key=lambda k: totals[k])
+    stance = get_stance(args.stance)
+    dilemma = get_dilemma(dilemma_id)
+    config = SteeringConfig(
+        layer=d["layer"], sara_coeff=d["sara"]["coeff"], actadd_coeff=d["actadd"]["coeff"]
+    )
+    lm = load_model(args.model)
+    result = compare(
+        lm,
+        dilemma.text,
+        stance.attract,
+        stance.repel,
+        config,
+        GenerationSettings(max_new_tokens=80),
+        prompted=True,
+    )
+    out = {
+        "dilemma": dilemma_id,
+        "stance": args.stance,
+        "summed_effects": totals,
+        "settings": result.settings,
+        "answers": result.answers(),
+    }
+    (Path(args.docs) / "example.json").write_text(json.dumps(out, indent=1, default=str))
+    print(json.dumps(out["answers"], indent=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("command", choices=["run", "summarize"])
+    ap.add_argument("command", choices=["run", "summarize", "example"])
+    ap.add_argument("--stance", default="optimistic", help="the example's stance")
     ap.add_argument("--model", default=None)
     ap.add_argument("--out", default=str(RUNS))
     ap.add_argument("--docs", default=str(DOCS))
     args = ap.parse_args(argv)
-    return run(args) if args.command == "run" else summarize(args)
+    return {"run": run, "summarize": summarize, "example": example}[args.command](args)
 
 
 if __name__ == "__main__":
