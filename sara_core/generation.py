@@ -116,10 +116,11 @@ class CompareRun:
         plan: ComparePlan,
         on_update: Callable[[CompareUpdate], None] | None,
         stop: threading.Event,
-        deadline: float | None = None,
+        budget_s: float | None = None,
     ):
         self.lm, self.plan, self.on_update, self.stop = lm, plan, on_update, stop
-        self.deadline = deadline
+        self.budget_s = budget_s
+        self.deadline: float | None = None
         self.rows: list[Row] = []
         self.built: BuiltSteerings | None = None
         self._eos = eos_ids(lm)
@@ -133,6 +134,8 @@ class CompareRun:
 
     def prepare(self) -> list[Row]:
         """Build both steerings (forward passes: call it holding the model's lock) and the rows."""
+        if self.budget_s is not None:  # the generation budget starts when the work does
+            self.deadline = time.monotonic() + self.budget_s
         if self.on_update is not None:
             self.on_update(CompareUpdate(status="preparing"))
         self.built = build_steerings(self.lm, self.plan)
@@ -231,15 +234,22 @@ def run_compare(
     stop: threading.Event | None = None,
     scheduler: BatchScheduler | None = None,
     queue_timeout: float | None = None,
-    deadline: float | None = None,
+    budget_s: float | None = None,
 ) -> CompareResult:
     """Run a planned comparison: in this thread, or as a job of ``scheduler`` (sharing a batch
-    with other requests). ``deadline`` (time.monotonic()) ends the answers early as timed out."""
-    run = CompareRun(lm, plan, on_update, stop or threading.Event(), deadline)
+    with other requests, after waiting at most ``queue_timeout`` seconds for a place). The
+    answers end after ``budget_s`` seconds of work (finish reason "timeout")."""
+    run = CompareRun(lm, plan, on_update, stop or threading.Event(), budget_s)
     if scheduler is None:
         run.execute()
     else:
-        scheduler.run(Job(run.n_rows, run.prepare, run.publish, run.stop), queue_timeout)
+
+        def waiting(ahead: int) -> None:
+            if on_update is not None:
+                on_update(CompareUpdate(status=f"waiting: {ahead} request(s) ahead"))
+
+        job = Job(run.n_rows, run.prepare, run.publish, run.stop)
+        scheduler.run(job, queue_timeout, on_wait=waiting)
     return run.result()
 
 
@@ -255,6 +265,9 @@ def stream_compare(
     prompted: bool | str = False,
     scheduler: BatchScheduler | None = None,
     queue_timeout: float | None = None,
+    budget_s: float | None = None,
+    idle_timeout: float | None = None,
+    stop: threading.Event | None = None,
 ) -> Generator[CompareUpdate, None, None]:
     """Answer ``prompt`` three ways (four with ``prompted``), yielding the answers as they grow.
 
@@ -263,17 +276,21 @@ def stream_compare(
     reuses steerings made earlier (e.g. loaded from a file): their activations and layer are
     kept, coefficients and options come from ``config``. With a ``scheduler`` the answers share
     a batch with other requests' (waiting at most ``queue_timeout`` seconds for a place).
+    ``budget_s`` bounds the work (answers end as "timeout"); ``idle_timeout`` is the watchdog:
+    if no update comes for that long (a hung forward pass), the stream raises StreamTimeout and
+    the work is told to stop. ``stop``, if given, is the run's stop event: setting it withdraws
+    a queued request or ends the answers at their next token, as closing the iterator does.
     """
     plan = plan_compare(lm, prompt, attract, repel, config, settings, prepared, prompted=prompted)
 
     def work(emit: Callable[[CompareUpdate], None], stop: threading.Event) -> CompareResult:
-        result = run_compare(lm, plan, emit, stop, scheduler, queue_timeout)
+        result = run_compare(lm, plan, emit, stop, scheduler, queue_timeout, budget_s)
         final = CompareUpdate(result.original, result.sara, result.actadd, "done", result)
         final.prompted = result.prompted or ""
         emit(final)
         return result
 
-    return iter(stream_in_thread(work, name="sara-compare"))
+    return iter(stream_in_thread(work, name="sara-compare", stop=stop, idle_timeout=idle_timeout))
 
 
 def compare(

@@ -16,6 +16,7 @@ from types import EllipsisType
 import torch
 
 from sara_core.steering import Steering
+from sara_core.validation import InputError
 
 SIGNS = ("raw", "canonical")
 SCOPES = ("prompt", "every-step")
@@ -91,14 +92,15 @@ def row_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def resolve_k(k: int | None, *n_tokens: int) -> int:
-    """k=None means min(n_o, n_a, n_r); otherwise 1 <= k <= that min, or a clear ValueError."""
+    """k=None means min(n_o, n_a, n_r); otherwise 1 <= k <= that min, or a clear InputError
+    (a ValueError)."""
     limit = min(n_tokens)
     if k is None:
         return limit
     if isinstance(k, bool) or not isinstance(k, int):
-        raise ValueError(f"k must be an integer or None, got {k!r}")
+        raise InputError(f"k must be an integer or None, got {k!r}")
     if not 1 <= k <= limit:
-        raise ValueError(
+        raise InputError(
             f"k={k} is out of range: it must be between 1 and {limit}, the token count of the "
             f"shortest of the three prompts (original {n_tokens[0]}, attract {n_tokens[1]}, "
             f"repel {n_tokens[2]})"

@@ -109,15 +109,26 @@ class BatchScheduler:
             self._cond.notify_all()
         return job
 
-    def run(self, job: Job, queue_timeout: float | None = None, poll_s: float = 0.1) -> Job:
+    def run(
+        self,
+        job: Job,
+        queue_timeout: float | None = None,
+        poll_s: float = 0.1,
+        on_wait: Callable[[int], None] | None = None,
+    ) -> Job:
         """Submit ``job`` and wait until it is done; raise what its preparation raised.
 
         ``queue_timeout`` bounds the wait for a place in a batch (then the job is withdrawn and
         QueueTimeoutError raised). Setting ``job.stop`` while it waits withdraws it at once.
+        ``on_wait(ahead)`` is called about once a second while it waits (a heartbeat for the UI).
         """
         self.submit(job)
         limit = None if queue_timeout is None else job.submitted_at + queue_timeout
+        last_beat = 0.0
         while not job.started.wait(poll_s):
+            if on_wait is not None and time.monotonic() - last_beat >= 1.0:
+                last_beat = time.monotonic()
+                on_wait(self.ahead_of(job))
             late = limit is not None and time.monotonic() > limit
             if (job.stop.is_set() or late) and self._withdraw(job):
                 if job.stop.is_set():
@@ -139,6 +150,15 @@ class BatchScheduler:
                 job.done.set()
                 return True
         return False
+
+    def ahead_of(self, job: Job) -> int:
+        """Requests before ``job``: the waiting ones ahead of it, plus the batch running."""
+        with self._cond:
+            try:
+                position = self._waiting.index(job)
+            except ValueError:
+                return 0
+        return position + (1 if self.busy else 0)
 
     @property
     def waiting(self) -> int:

@@ -5,7 +5,7 @@ stance x dilemma and writes one JSON per run to artifacts/tuning/ (a finished ru
 an interrupted measurement resumes). The held-out probe does not depend on the dilemma, so it is
 scored once per stance, on the first dilemma's run. ``summarize`` turns the runs into
 docs/tuning/ (grid.csv, summary.json, tuning.png) and prints the chosen defaults (the rule is in
-sara_core.tune_summary). ``example`` answers the example dilemma four ways at those defaults.
+sara_core.tune.summary). ``example`` answers the example dilemma four ways at those defaults.
 Run from the repo root, e.g.:
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/tune_defaults.py run
     .venv/bin/python scripts/tune_defaults.py summarize
@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sara_core.tune_grid import TuneGrid  # noqa: E402
+from sara_core.tune.grid import TuneGrid  # noqa: E402
 
 STANCES = ("utilitarian", "kantian", "optimistic")
 DILEMMAS = (1, 3, 5, 7, 9, 11, 13)  # every other bundled dilemma: 7 of 14, for time
@@ -37,8 +37,8 @@ DOCS = ROOT / "docs" / "tuning"
 def run(args: argparse.Namespace) -> int:
     from sara_core.models import load_model
     from sara_core.presets import get_dilemma, get_stance
-    from sara_core.tune import tune
-    from sara_core.tune_score import held_out_for
+    from sara_core.tune.score import held_out_for
+    from sara_core.tune.search import tune
 
     lm = load_model(args.model)
     out = Path(args.out)
@@ -69,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def summarize(args: argparse.Namespace) -> int:
-    from sara_core.tune_plot import save_tune_figure
-    from sara_core.tune_summary import summarize_runs, write_grid_csv
+    from sara_core.tune.plot import save_tune_figure
+    from sara_core.tune.summary import summarize_runs, write_grid_csv
 
     runs = [json.loads(p.read_text()) for p in sorted(Path(args.out).glob("*__*.json"))]
     if not runs:

@@ -122,6 +122,22 @@ def make_tiny_lm(arch: str = "llama", chat: bool = True, seed: int = 0, dtype=to
     return LoadedModel(model=model, tokenizer=tok, name=f"tiny-{arch}", source="config")
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI (SARA_REQUIRE_BROWSER=1) a browser test that skips is a failure: CI must not pass
+    without the real-browser check. A local run may skip it, with the reason shown."""
+    report = yield
+    if (
+        report.skipped
+        and os.environ.get("SARA_REQUIRE_BROWSER") == "1"
+        and item.get_closest_marker("browser") is not None
+    ):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.longrepr = f"the browser test must run in CI but skipped: {reason}"
+    return report
+
+
 @pytest.fixture
 def one_torch_thread():
     """Tiny models run faster on one thread (and do not fight other work for the cores)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from test_app import ARTIFACTS, record_timing, serve
+from lab_fixtures import ARTIFACTS, record_timing, serve
 
 pytestmark = [
     pytest.mark.e2e,

@@ -232,3 +232,111 @@ def test_rows_for_memory_scales_with_the_budget(lm):
     small = rows_for_memory(lm, 600, 10_000_000)
     big = rows_for_memory(lm, 600, 100_000_000)
     assert 1 <= small < big
+
+
+class Faulty:
+    """A steering that raises, or hangs, at its Nth decode step (a fault injector)."""
+
+    def __init__(self, layer: int, step: int, hang_s: float = 0.0):
+        self.layer, self.step, self.hang_s, self.calls = layer, step, hang_s, 0
+
+    def edit(self, hidden, prefill):
+        if not prefill:
+            self.calls += 1
+            if self.calls == self.step:
+                if self.hang_s:
+                    time.sleep(self.hang_s)
+                else:
+                    raise RuntimeError("hook failed on purpose")
+        return hidden
+
+    def to(self, device):
+        return self
+
+
+def _hooks_on(lm) -> int:
+    from sara_core.layers import get_blocks
+
+    return sum(len(b._forward_pre_hooks) for b in get_blocks(lm.model))
+
+
+def test_a_hook_raising_mid_generation_fails_its_batch_and_the_next_request_works(lm, scheduler):
+    ids = lm.tokenizer(PROMPTS[0])["input_ids"]
+    bad = Job(1, lambda: [Row(ids, (Faulty(1, 3),), max_new_tokens=10)])
+    scheduler.submit(bad)
+    assert bad.done.wait(10)
+    assert isinstance(bad.error, RuntimeError) and "on purpose" in str(bad.error)
+    assert _hooks_on(lm) == 0 and lm.lock.acquire(timeout=1)
+    lm.lock.release()
+    greedy = GenerationSettings(max_new_tokens=8)
+    cfg = SteeringConfig(layer=1)
+    after = list(stream_compare(lm, PROMPTS[1], ATTRACT, REPEL, cfg, greedy, scheduler=scheduler))
+    assert (
+        after[-1].result.answers() == compare(lm, PROMPTS[1], ATTRACT, REPEL, cfg, greedy).answers()
+    )
+
+
+def test_a_hung_forward_pass_trips_the_watchdog_and_the_model_recovers(lm, scheduler):
+    from sara_core.streaming import StreamTimeout
+
+    ids = lm.tokenizer(PROMPTS[0])["input_ids"]
+    hung = Job(
+        1, lambda: [Row(ids, (Faulty(1, 2, hang_s=1.5),), max_new_tokens=50, stop=hung.stop)]
+    )
+    scheduler.submit(hung)
+    greedy = GenerationSettings(max_new_tokens=6)
+    cfg = SteeringConfig(layer=1)
+    t0 = time.monotonic()
+    stream = stream_compare(
+        lm, PROMPTS[1], ATTRACT, REPEL, cfg, greedy, scheduler=scheduler, idle_timeout=0.4
+    )
+    with pytest.raises(StreamTimeout):
+        for _ in stream:
+            pass
+    assert time.monotonic() - t0 < 1.4  # the watchdog fired before the hang ended
+    assert hung.done.wait(10) and _hooks_on(lm) == 0
+    later = list(stream_compare(lm, PROMPTS[2], ATTRACT, REPEL, cfg, greedy, scheduler=scheduler))
+    assert (
+        later[-1].result.answers() == compare(lm, PROMPTS[2], ATTRACT, REPEL, cfg, greedy).answers()
+    )
+
+
+def test_the_generation_budget_ends_answers_as_timeout(lm, scheduler):
+    slow = GenerationSettings(max_new_tokens=400, min_new_tokens=400)
+    updates = list(
+        stream_compare(
+            lm,
+            PROMPTS[0],
+            ATTRACT,
+            REPEL,
+            SteeringConfig(layer=1),
+            slow,
+            scheduler=scheduler,
+            budget_s=0.3,
+        )
+    )
+    result = updates[-1].result
+    assert set(result.timing["finish"].values()) == {"timeout"}
+    assert 0 < result.timing["new_tokens"]["original"] < 400
+
+
+def test_a_waiting_request_gets_heartbeats_not_a_false_timeout(lm, scheduler):
+    gate = threading.Event()
+    running = scheduler.submit(slow_job(lm, 2, gate))
+    assert running.started.wait(5)
+    threading.Timer(2.5, gate.set).start()
+    greedy = GenerationSettings(max_new_tokens=4)
+    updates = list(
+        stream_compare(
+            lm,
+            PROMPTS[1],
+            ATTRACT,
+            REPEL,
+            SteeringConfig(layer=1),
+            greedy,
+            scheduler=scheduler,
+            idle_timeout=1.6,
+        )
+    )
+    assert any(u.status.startswith("waiting") for u in updates)
+    assert updates[-1].result is not None

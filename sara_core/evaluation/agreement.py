@@ -98,7 +98,7 @@ def detection(flagged: Sequence[bool], truth: Sequence[bool]) -> Detection:
 class Validity:
     """Whether a judge's labels may be used as evidence, and the line that says so."""
 
-    status: str  # "beats chance", "at chance" or "unknown"
+    status: str  # "beats chance", "collapse only", "at chance" or "unknown"
     evidence: bool
     line: str
     group_kappa: float | None = None
@@ -151,6 +151,24 @@ def validity(agreement: dict[str, Any] | None, judge: str, min_confidence: float
         if est is not None and low is not None and high is not None and acc is not None
         else f"no usable kappa on {n} answers"
     )
+    both = agreement.get("both_classified", {})
+    bk = both.get("group_kappa", {})
+    b_est, b_low, b_high = _num(bk.get("value")), _num(bk.get("low")), _num(bk.get("high"))
+    if low is not None and low > 0 and (b_low is None or b_low <= 0):
+        # The kappa over all answers can beat chance on the collapse detector alone: a judge
+        # must also tell the groups apart on the answers both raters could classify.
+        inner = (
+            f"kappa {b_est:.2f} [{b_low:.2f}, {b_high:.2f}] on the {both.get('n')} answers both "
+            "classified"
+            if b_est is not None and b_low is not None and b_high is not None
+            else "no interval on the answers both classified"
+        )
+        line = (
+            f"Judge validity: it finds collapsed answers ({facts}), but on coherent answers its "
+            f"groups agree with the blind annotator at chance ({inner}): the school and group "
+            "figures below are not evidence of what steering does; the collapse rates are."
+        )
+        return Validity("collapse only", False, line, est, low, high, n)
     if low is not None and low > 0:
         line = f"Judge validity: beats chance ({facts}); the group figures carry evidence."
         return Validity("beats chance", True, line, est, low, high, n)

@@ -50,13 +50,21 @@ def test_detection_and_confusion():
     assert table["U"]["A"] == 1 and table["A"]["X"] == 1 and set(table) == {"U", "A", "X"}
 
 
-def _agreement(low, name="prototype", min_conf=0.5):
+def _agreement(low, name="prototype", min_conf=0.5, both_low=0.01):
     return {
         "judge": {"name": name, "min_confidence": min_conf},
         "n": 150,
         "group_accuracy": 0.5,
         "group_kappa": {"value": 0.1, "low": low, "high": 0.3},
+        "both_classified": {"n": 93, "group_kappa": {"value": 0.05, "low": both_low, "high": 0.2}},
     }
+
+
+def test_a_judge_that_only_finds_collapse_is_not_evidence_for_groups():
+    """Measured on the shipped judge: kappa 0.34 over all answers, 0.05 on coherent ones."""
+    v = A.validity(_agreement(0.23, both_low=-0.04), "prototype", 0.5)
+    assert v.status == "collapse only" and not v.evidence
+    assert "the collapse rates are" in v.line and "93 answers both classified" in v.line
 
 
 def test_validity_needs_a_kappa_interval_above_zero_for_this_judge():

@@ -1,0 +1,98 @@
+"""The page's model: wait for it on page load, switch it for a session (Model tab).
+
+Every load goes through the ModelManager, which applies the public allowlist and the download
+cap whatever the caller sends; a waiting request gives up after the settings' lock timeout."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from sara_core.models import LoadedModel, ModelBusyError, ModelLoadError
+from sara_lab import render
+from sara_lab.models import canonical
+
+if TYPE_CHECKING:
+    from sara_lab.lab import Lab
+
+READY = "▶  Compare the answers"
+MAX_NAME_CHARS = 300
+PAGE_LOAD_WAIT_S = 600.0  # a page opened while the model loads waits this long for it
+
+
+def layer_update(lm: LoadedModel, value: int | None = None) -> Any:
+    """The layer slider sized for ``lm``: blocks 0..n-1, on its default block unless given."""
+    return gr.update(
+        minimum=0,
+        maximum=lm.n_layers - 1,
+        value=lm.default_layer if value is None else value,
+        label=f"Layer (block 0–{lm.n_layers - 1}; default {lm.default_layer})",
+        visible=True,
+    )
+
+
+def page_load(lab: Lab, model_name: str | None) -> tuple[Any, Any, Any, Any]:
+    """On page load: wait for the session's model, then show it and size the layer slider.
+    Returns (model line, layer slider, Compare button, model facts)."""
+    name = model_name or lab.models.default
+    try:
+        lm = lab.models.get(name, timeout=PAGE_LOAD_WAIT_S)
+    except ModelBusyError:
+        return (
+            render.model_markdown(None, None, name),
+            gr.skip(),
+            gr.update(interactive=False, value="Still loading: reload the page in a minute"),
+            gr.skip(),
+        )
+    except ModelLoadError as exc:
+        return (
+            render.model_markdown(None, str(exc), name),
+            gr.skip(),
+            gr.update(interactive=False, value="Model not loaded: see the Model tab"),
+            gr.skip(),
+        )
+    return (
+        render.model_markdown(lm),
+        layer_update(lm),
+        gr.update(interactive=True, value=READY),
+        lm.describe(),
+    )
+
+
+def switch_model(
+    lab: Lab,
+    choice: str | None,
+    custom: str | None,
+    current: str | None,
+    progress: gr.Progress | None = None,
+) -> tuple[Any, ...]:
+    """Load another model for this session; on failure keep the current one. Returns (model
+    name, model line, layer slider, model facts, uploaded steering dropped, note)."""
+    settings = lab.settings
+    if settings.public and (custom or "").strip():
+        raise gr.Error("this public demo does not load models by name: choose one from the list")
+    wanted = canonical((custom or "").strip() or choice or "")
+    if not wanted:
+        raise gr.Error("choose a model first")
+    if settings.public and wanted not in settings.allowlist:
+        raise gr.Error(
+            f"this public demo only serves these models: {', '.join(settings.allowlist)}"
+        )
+    if len(wanted) > MAX_NAME_CHARS:
+        raise gr.Error("that model name is too long")
+    if progress is not None:
+        progress(None, desc=f"Loading {wanted}…")
+    keep = current or lab.models.default
+    try:
+        lm = lab.models.get(wanted, timeout=settings.lock_timeout_s)
+    except (ModelLoadError, ModelBusyError) as exc:  # messages safe to show (see ModelManager)
+        raise gr.Error(f"{exc}. Still using {keep}.") from None
+    return (
+        wanted,
+        render.model_markdown(lm),
+        layer_update(lm),
+        lm.describe(),
+        None,
+        f"Now using **{lm.name}**.",
+    )

@@ -1,0 +1,49 @@
+"""The Model tab: the loaded model's facts, and another model for this session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import gradio as gr
+
+from sara_core.models import LoadedModel
+
+if TYPE_CHECKING:
+    from sara_lab.lab import Lab
+
+
+@dataclass
+class ModelTab:
+    pick: gr.Dropdown
+    custom: gr.Textbox
+    load: gr.Button
+    note: gr.Markdown
+    info: gr.JSON
+
+
+def build(lab: Lab, lm: LoadedModel | None) -> ModelTab:
+    """Lay the Model tab out in the current ``gr.Tab``; ``lm`` is the model if already loaded."""
+    settings, default = lab.settings, lab.models.default
+    gr.Markdown(
+        "The model is loaded once and shared; switching here affects only your session. Models "
+        "that are not on this machine need the internet (set `SARA_ONLINE=1`)."
+        + (" This public demo serves only the models listed." if settings.public else "")
+    )
+    with gr.Row():
+        pick = gr.Dropdown(
+            choices=list(settings.allowlist),
+            value=default if default in settings.allowlist else None,
+            label="Model",
+            scale=3,
+        )
+        custom = gr.Textbox(
+            label="…or any hub id or local folder",
+            placeholder="e.g. HuggingFaceTB/SmolLM2-360M-Instruct or /path/to/model",
+            visible=not settings.public,
+            scale=3,
+        )
+        load = gr.Button("Load model", scale=1)
+    note = gr.Markdown("")
+    info = gr.JSON(value=lm.describe() if lm else None, label="Loaded model")
+    return ModelTab(pick, custom, load, note, info)

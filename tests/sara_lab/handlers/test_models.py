@@ -1,0 +1,57 @@
+"""The page's model (sara_lab.handlers.models): page load, switching, public-mode allowlist."""
+
+from __future__ import annotations
+
+import gradio as gr
+import pytest
+from conftest import make_tiny_lm
+from lab_fixtures import tiny_lab
+
+from sara_core.models import ModelLoadError
+from sara_lab.handlers.models import page_load, switch_model
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return make_tiny_lm("llama")
+
+
+def test_page_load_sizes_the_layer_slider(tiny):
+    md, layer, button, info = page_load(tiny_lab(tiny), None)
+    assert "4 blocks" in md and "hidden size 64" in md
+    assert layer["maximum"] == 3 and layer["value"] == 2 and layer["minimum"] == 0
+    assert layer["visible"] is True
+    assert button["interactive"] is True and info["layers"] == 4
+
+
+def test_page_load_says_why_a_model_could_not_load_without_raw_text(tiny):
+    def loader(name):
+        raise ModelLoadError("could not load model '/srv/secret': offline")
+
+    md, layer, button, info = page_load(tiny_lab(tiny, loader=loader), None)
+    assert md.startswith("**Model tiny could not be loaded:** could not load 'tiny': it could")
+    assert "/srv/secret" not in md and "(reference " in md
+    assert button["interactive"] is False and layer == gr.skip()
+
+
+def test_switching_to_an_unreachable_model_keeps_the_current_one(tiny):
+    def loader(name):
+        if name == "tiny":
+            return tiny
+        raise ModelLoadError(f"could not load model {name!r}: offline")
+
+    lab = tiny_lab(tiny, loader=loader)
+    with pytest.raises(gr.Error, match="could not load 'nobody/nothing'.*Still using tiny") as e:
+        switch_model(lab, None, "nobody/nothing", "tiny")
+    assert "offline" not in str(e.value)  # the loader's own text stays in the server log
+    assert lab.models.get("tiny") is tiny
+    state, md, layer, info, uploaded, note = switch_model(lab, None, "tiny", "tiny")
+    assert state == "tiny" and "4 blocks" in md and layer["maximum"] == 3
+
+
+def test_public_mode_serves_only_the_allowlist(tiny):
+    lab = tiny_lab(tiny, public=True)
+    with pytest.raises(gr.Error, match="only serves these models"):
+        switch_model(lab, "someone/huge-model", "", "tiny")
+    with pytest.raises(gr.Error, match="does not load models by name"):
+        switch_model(lab, "tiny", "/etc", "tiny")  # free text, as a hand-made request sends it

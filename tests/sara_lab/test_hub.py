@@ -1,0 +1,104 @@
+"""Which models the app loads (sara_lab.hub): the allowlist and the download cap, with a stub
+for the hub (nothing is downloaded or even asked over the network)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from conftest import make_tiny_lm
+from lab_fixtures import tiny_lab
+
+from sara_core.models import EMBEDDED_ID
+from sara_lab.hub import ModelPolicy, ModelRefused, download_bytes
+from sara_lab.lab import make_lab
+from sara_lab.models import LoadFailed
+from sara_lab.settings import Settings
+
+GB = 1_000_000_000
+REPOS = {
+    "small/model": {
+        "config.json": 700,
+        "model.safetensors": GB // 2,
+        "tokenizer.json": 2_000_000,
+        "pytorch_model.bin": GB // 2,  # an older copy of the weights: not fetched
+        "model.gguf": 10 * GB,  # another format: not fetched
+        "onnx/model.onnx": 3 * GB,  # a subfolder: not fetched
+    },
+    "big/model": {
+        "config.json": 700,
+        "model-00001-of-00002.safetensors": 5 * GB,
+        "model-00002-of-00002.safetensors": 3 * GB,
+    },
+    "old/model": {"config.json": 700, "pytorch_model.bin": 2 * GB},
+    "odd/model": {"config.json": 700, "model.safetensors": None},
+}
+
+
+def stub(asked: list[str]):
+    def files(repo: str):
+        asked.append(repo)
+        if repo not in REPOS:
+            raise RuntimeError("404 from https://huggingface.co/api/models/" + repo)
+        return REPOS[repo]
+
+    return files
+
+
+def test_download_size_counts_what_from_pretrained_fetches():
+    assert download_bytes(REPOS["small/model"]) == 700 + GB // 2 + 2_000_000
+    assert download_bytes(REPOS["big/model"]) == 8 * GB + 700
+    assert download_bytes(REPOS["old/model"]) == 2 * GB + 700  # no safetensors: the .bin
+    assert download_bytes(REPOS["odd/model"]) is None  # a size the hub did not give
+
+
+def test_hub_models_over_the_cap_are_refused_before_any_download():
+    asked: list[str] = []
+    policy = ModelPolicy(online=True, max_download_bytes=6 * GB, files=stub(asked))
+    policy.check("small/model")
+    policy.check("old/model")
+    with pytest.raises(ModelRefused, match="big/model is too large.*8,000 MB.*limit is 6,000 MB"):
+        policy.check("big/model")
+    with pytest.raises(ModelRefused, match="could not check the size of 'odd/model'"):
+        policy.check("odd/model")
+    with pytest.raises(ModelRefused, match="could not check the size of 'no/such'") as info:
+        policy.check("no/such")
+    assert "huggingface.co" not in str(info.value)  # the hub's own text stays in the log
+    assert asked == ["small/model", "old/model", "big/model", "odd/model", "no/such"]
+
+
+def test_what_is_not_checked_against_the_hub(tmp_path):
+    asked: list[str] = []
+    policy = ModelPolicy(online=True, max_download_bytes=GB, trusted="big/model", files=stub(asked))
+    policy.check("big/model")  # the operator's own SARA_MODEL
+    policy.check(EMBEDDED_ID)  # shipped in a wheel
+    policy.check(str(tmp_path))  # a local folder
+    replace(policy, online=False).check("other/big")  # offline: nothing can be downloaded
+    replace(policy, max_download_bytes=0).check("other/big")  # no cap set
+    assert asked == []
+
+
+def test_public_mode_allows_only_the_allowlist_whatever_the_path():
+    policy = ModelPolicy(public=True, allowlist=("a/b", EMBEDDED_ID))
+    policy.check("a/b")
+    for name in ("c/d", "/etc", "../models", ""):
+        with pytest.raises(ModelRefused, match="only serves these models: a/b, embedded"):
+            policy.check(name)
+
+
+def test_the_lab_applies_the_policy_on_every_load(tmp_path):
+    tiny = make_tiny_lm("llama")
+    settings = replace(
+        Settings.from_env({"SARA_MAX_DOWNLOAD_MB": "6000"}),
+        model="tiny",
+        online=True,
+        allowlist=("tiny",),
+    )
+    asked: list[str] = []
+    lab = make_lab(settings, loader=lambda name: tiny, hub=stub(asked))
+    with pytest.raises(LoadFailed, match="too large"):
+        lab.models.get("big/model")
+    assert lab.models.get("small/model") is tiny
+    public = tiny_lab(tiny, public=True)
+    with pytest.raises(LoadFailed, match="only serves these models"):
+        public.models.get(str(tmp_path))  # a folder, asked for by any path that loads a model
