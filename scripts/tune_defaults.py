@@ -86,10 +86,30 @@ def summarize(args: argparse.Namespace) -> int:
     return 0
 
 
+def example_ranking(runs_dir: Path, summary: dict, stance: str | None) -> list[dict]:
+    """The runs (of ``stance``, or all) where both default points passed the guard, ranked by
+    the two points' summed effect, largest first. The rule was fixed before any example answer
+    was read; ``--rank`` takes the next one when the first does not visibly steer."""
+    d = summary["defaults"]
+    keys = {(m, d["layer"], d[m]["coeff"]): m for m in ("sara", "actadd")}
+    ranking = []
+    for p in sorted(runs_dir.glob(f"{stance or '*'}__*.json")):
+        run = json.loads(p.read_text())
+        rows = {
+            keys[k]: r for r in run["grid"] if (k := (r["method"], r["layer"], r["coeff"])) in keys
+        }
+        if len(rows) == 2 and all(r["admissible"] for r in rows.values()):
+            effects = {m: round(r["effect"], 4) for m, r in rows.items()}
+            total = round(sum(effects.values()), 4)
+            ranking.append(
+                {"stance": run["stance"], "dilemma": run["dilemma"], "summed": total, **effects}
+            )
+    return sorted(ranking, key=lambda r: -r["summed"])
+
+
 def example(args: argparse.Namespace) -> int:
-    """The example: among the runs of ``--stance``, the dilemma where the two default points
-    (SARA's and ActAdd's) had the largest summed effect; its four answers from compare at the
-    defaults (greedy, 80 new tokens) go to docs/tuning/example.json."""
+    """The example: the ``--rank``-th run of :func:`example_ranking`; its four answers from
+    compare at the defaults (greedy, 80 new tokens) go to docs/tuning/example[-rankN].json."""
     from sara_core.config import GenerationSettings, SteeringConfig
     from sara_core.generation import compare
     from sara_core.models import load_model
@@ -97,15 +117,10 @@ def example(args: argparse.Namespace) -> int:
 
     summary = json.loads((Path(args.docs) / "summary.json").read_text())
     d = summary["defaults"]
-    keys = {(m, d["layer"], d[m]["coeff"]) for m in ("sara", "actadd")}
-    totals: dict[str, float] = {}
-    for p in sorted(Path(args.out).glob(f"{args.stance}__*.json")):
-        run = json.loads(p.read_text())
-        rows = [r for r in run["grid"] if (r["method"], r["layer"], r["coeff"]) in keys]
-        totals[run["dilemma"]] = sum(r["effect"] for r in rows)
-    dilemma_id = max(totals, key=lambda k: totals[k])
-    stance = get_stance(args.stance)
-    dilemma = get_dilemma(dilemma_id)
+    ranking = example_ranking(Path(args.out), summary, args.stance)
+    pick = ranking[args.rank]
+    stance = get_stance(pick["stance"])
+    dilemma = get_dilemma(pick["dilemma"])
     config = SteeringConfig(
         layer=d["layer"], sara_coeff=d["sara"]["coeff"], actadd_coeff=d["actadd"]["coeff"]
     )
@@ -120,13 +135,14 @@ def example(args: argparse.Namespace) -> int:
         prompted=True,
     )
     out = {
-        "dilemma": dilemma_id,
-        "stance": args.stance,
-        "summed_effects": totals,
+        **pick,
+        "rank": args.rank,
+        "ranking": ranking,
         "settings": result.settings,
         "answers": result.answers(),
     }
-    (Path(args.docs) / "example.json").write_text(json.dumps(out, indent=1, default=str))
+    name = "example.json" if args.rank == 0 else f"example-rank{args.rank}.json"
+    (Path(args.docs) / name).write_text(json.dumps(out, indent=1, default=str))
     print(json.dumps(out["answers"], indent=1))
     return 0
 
@@ -134,7 +150,8 @@ def example(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("command", choices=["run", "summarize", "example"])
-    ap.add_argument("--stance", default="optimistic", help="the example's stance")
+    ap.add_argument("--stance", default=None, help="restrict the example to this stance")
+    ap.add_argument("--rank", type=int, default=0, help="the example: the N-th run (from 0)")
     ap.add_argument("--model", default=None)
     ap.add_argument("--out", default=str(RUNS))
     ap.add_argument("--docs", default=str(DOCS))
