@@ -116,6 +116,13 @@ def example(args: argparse.Namespace) -> int:
     from sara_core.presets import get_dilemma, get_stance
 
     summary = json.loads((Path(args.docs) / "summary.json").read_text())
+    name = "example"
+    if args.min_admissible is not None:  # a looser guard share, as a check beside the rule
+        from sara_core.tune.summary import summarize_runs
+
+        runs = [json.loads(p.read_text()) for p in sorted(Path(args.out).glob("*__*.json"))]
+        summary = summarize_runs(runs, args.min_admissible)
+        name += f"-admissible{args.min_admissible:g}"
     d = summary["defaults"]
     ranking = example_ranking(Path(args.out), summary, args.stance)
     pick = ranking[args.rank]
@@ -141,7 +148,12 @@ def example(args: argparse.Namespace) -> int:
         "settings": result.settings,
         "answers": result.answers(),
     }
-    name = "example.json" if args.rank == 0 else f"example-rank{args.rank}.json"
+    name += f"-rank{args.rank}.json" if args.rank else ".json"
+    out["defaults"] = {
+        "layer": d["layer"],
+        "sara": d["sara"]["coeff"],
+        "actadd": d["actadd"]["coeff"],
+    }
     (Path(args.docs) / name).write_text(json.dumps(out, indent=1, default=str))
     print(json.dumps(out["answers"], indent=1))
     return 0
@@ -152,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("command", choices=["run", "summarize", "example"])
     ap.add_argument("--stance", default=None, help="restrict the example to this stance")
     ap.add_argument("--rank", type=int, default=0, help="the example: the N-th run (from 0)")
+    ap.add_argument("--min-admissible", type=float, default=None, help="example: a looser rule")
     ap.add_argument("--model", default=None)
     ap.add_argument("--out", default=str(RUNS))
     ap.add_argument("--docs", default=str(DOCS))
