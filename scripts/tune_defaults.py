@@ -5,9 +5,11 @@ stance x dilemma and writes one JSON per run to artifacts/tuning/ (a finished ru
 an interrupted measurement resumes). The held-out probe does not depend on the dilemma, so it is
 scored once per stance, on the first dilemma's run. ``summarize`` turns the runs into
 docs/tuning/ (grid.csv, summary.json, tuning.png) and prints the chosen defaults (the rule is in
-sara_core.tune.summary). Run from the repo root, e.g.:
+sara_core.tune.summary). ``example`` answers the example dilemma four ways at those defaults.
+Run from the repo root, e.g.:
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/tune_defaults.py run
     .venv/bin/python scripts/tune_defaults.py summarize
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/tune_defaults.py example
 """
 
 from __future__ import annotations
@@ -84,14 +86,90 @@ def summarize(args: argparse.Namespace) -> int:
     return 0
 
 
+def example_ranking(runs_dir: Path, summary: dict, stance: str | None) -> list[dict]:
+    """The runs (of ``stance``, or all) where both default points passed the guard, ranked by
+    the two points' summed effect, largest first. The rule was fixed before any example answer
+    was read; ``--rank`` takes the next one when the first does not visibly steer."""
+    d = summary["defaults"]
+    keys = {(m, d["layer"], d[m]["coeff"]): m for m in ("sara", "actadd")}
+    ranking = []
+    for p in sorted(runs_dir.glob(f"{stance or '*'}__*.json")):
+        run = json.loads(p.read_text())
+        rows = {
+            keys[k]: r for r in run["grid"] if (k := (r["method"], r["layer"], r["coeff"])) in keys
+        }
+        if len(rows) == 2 and all(r["admissible"] for r in rows.values()):
+            effects = {m: round(r["effect"], 4) for m, r in rows.items()}
+            total = round(sum(effects.values()), 4)
+            ranking.append(
+                {"stance": run["stance"], "dilemma": run["dilemma"], "summed": total, **effects}
+            )
+    return sorted(ranking, key=lambda r: -r["summed"])
+
+
+def example(args: argparse.Namespace) -> int:
+    """The example: the ``--rank``-th run of :func:`example_ranking`; its four answers from
+    compare at the defaults (greedy, 80 new tokens) go to docs/tuning/example[-rankN].json."""
+    from sara_core.config import GenerationSettings, SteeringConfig
+    from sara_core.generation import compare
+    from sara_core.models import load_model
+    from sara_core.presets import get_dilemma, get_stance
+
+    summary = json.loads((Path(args.docs) / "summary.json").read_text())
+    name = "example"
+    if args.min_admissible is not None:  # a looser guard share, as a check beside the rule
+        from sara_core.tune.summary import summarize_runs
+
+        runs = [json.loads(p.read_text()) for p in sorted(Path(args.out).glob("*__*.json"))]
+        summary = summarize_runs(runs, args.min_admissible)
+        name += f"-admissible{args.min_admissible:g}"
+    d = summary["defaults"]
+    ranking = example_ranking(Path(args.out), summary, args.stance)
+    pick = ranking[args.rank]
+    stance = get_stance(pick["stance"])
+    dilemma = get_dilemma(pick["dilemma"])
+    config = SteeringConfig(
+        layer=d["layer"], sara_coeff=d["sara"]["coeff"], actadd_coeff=d["actadd"]["coeff"]
+    )
+    lm = load_model(args.model)
+    result = compare(
+        lm,
+        dilemma.text,
+        stance.attract,
+        stance.repel,
+        config,
+        GenerationSettings(max_new_tokens=80),
+        prompted=True,
+    )
+    out = {
+        **pick,
+        "rank": args.rank,
+        "ranking": ranking,
+        "settings": result.settings,
+        "answers": result.answers(),
+    }
+    name += f"-rank{args.rank}.json" if args.rank else ".json"
+    out["defaults"] = {
+        "layer": d["layer"],
+        "sara": d["sara"]["coeff"],
+        "actadd": d["actadd"]["coeff"],
+    }
+    (Path(args.docs) / name).write_text(json.dumps(out, indent=1, default=str))
+    print(json.dumps(out["answers"], indent=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("command", choices=["run", "summarize"])
+    ap.add_argument("command", choices=["run", "summarize", "example"])
+    ap.add_argument("--stance", default=None, help="restrict the example to this stance")
+    ap.add_argument("--rank", type=int, default=0, help="the example: the N-th run (from 0)")
+    ap.add_argument("--min-admissible", type=float, default=None, help="example: a looser rule")
     ap.add_argument("--model", default=None)
     ap.add_argument("--out", default=str(RUNS))
     ap.add_argument("--docs", default=str(DOCS))
     args = ap.parse_args(argv)
-    return run(args) if args.command == "run" else summarize(args)
+    return {"run": run, "summarize": summarize, "example": example}[args.command](args)
 
 
 if __name__ == "__main__":
