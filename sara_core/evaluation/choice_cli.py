@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = (
         "Forced choice, no judge: for every item of a bank, P(pole) = softmax over the two "
         "answers of their mean per-token log-likelihood as the assistant's reply; a method's "
-        "shift = mean over items of P(toward | method) - P(toward | unsteered), 95%% CI."
+        "shift = mean over items of P(toward | method) - P(toward | unsteered), 95% CI."
     )
     p.add_argument("--items", required=True, help="a bundled bank (moral, sentiment) or a file")
     p.add_argument("--toward", help="the pole to steer toward (default: the stance's, per bank)")
