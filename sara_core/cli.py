@@ -1,4 +1,4 @@
-"""Command line: ``python -m sara_core {compare,presets,info,evaluate,judge,bench}``.
+"""Command line: ``python -m sara_core {compare,presets,info,evaluate,tune,judge,choice,bench}``.
 
 Bad arguments and bad input print one line on stderr and exit with code 2, never a traceback.
 """
@@ -116,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare(sub)
     _add_presets(sub)
     _add_info(sub)
+    from sara_core import tune_cli
+
+    p = sub.add_parser("tune", help="find a block and strengths for SARA and ActAdd")
+    tune_cli.add_arguments(p)
+    p.set_defaults(func=tune_cli.run_cli)
     try:  # evaluation and benchmark live in their own modules
         from sara_core import evaluation
 
@@ -127,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser("judge", help="label answers with an ethical school, or Unclassifiable")
         judge_cli.add_arguments(p)
         p.set_defaults(func=judge_cli.run_cli)
+        from sara_core.evaluation import choice_cli
+
+        p = sub.add_parser("choice", help="forced-choice shift of each method, no judge needed")
+        choice_cli.add_arguments(p)
+        p.set_defaults(func=choice_cli.run_cli)
     except ImportError:  # pragma: no cover - only while those modules are absent
         pass
     try:
@@ -143,13 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_model(name: str | None):
     from sara_core.models import ModelLoadError, load_model
 
-    print(
-        f"loading {name or 'the embedded model'}...",
-        file=sys.stderr,
-        flush=True,
-    )
+    label = name or "the embedded model"
+
+    def progress(stage: str, fraction: float | None) -> None:
+        done = "" if fraction is None else f" {fraction:4.0%}"
+        print(f"loading {label}:{done} {stage}", file=sys.stderr, flush=True)
+
     try:
-        return load_model(name)
+        return load_model(name, progress=progress)
     except ModelLoadError as exc:
         raise UsageError(str(exc)) from None
 

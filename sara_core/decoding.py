@@ -22,9 +22,11 @@ from typing import Any
 
 import torch
 
+from sara_core.fastpath import FastLlama, fast_llama, hook_count
 from sara_core.layers import DECODE, PREFILL, RowSteering, SteeringHooks
 from sara_core.models import LoadedModel
 from sara_core.steering import Steering
+from sara_core.threads import decode_threads, intra_op_threads
 
 EOS, LENGTH, STOPPED, TIMEOUT, FAILED = "eos", "length", "stopped", "timeout", "failed"
 
@@ -185,11 +187,97 @@ def _generators(rows: Sequence[Row], device: torch.device) -> list[torch.Generat
     return out
 
 
+class _Steps:
+    """Decode steps through the model's own forward (any architecture), with its cache."""
+
+    def __init__(self, lm: LoadedModel, batch: _Batch, cache: Any):
+        self.lm, self.cache = lm, cache
+        self.mask, self.positions = batch.mask, batch.positions[:, -1:]
+
+    def select(self, index: torch.Tensor) -> None:
+        self.cache.batch_select_indices(index)
+        self.mask, self.positions = self.mask[index], self.positions[index]
+
+    def __call__(self, next_ids: list[int]) -> torch.Tensor:
+        self.mask = torch.cat([self.mask, self.mask.new_ones((self.mask.shape[0], 1))], dim=1)
+        self.positions = self.positions + 1
+        ids = torch.tensor(next_ids, device=self.mask.device).unsqueeze(1)
+        return _forward(self.lm, ids, self.mask, self.positions, self.cache, last_only=True)[:, -1]
+
+
+class _FastSteps:
+    """Decode steps through :mod:`sara_core.fastpath` (llama on CPU), steered by ``hooks``."""
+
+    def __init__(
+        self, fast: FastLlama, batch: _Batch, cache: Any, extra: int, hooks: SteeringHooks
+    ):
+        self.fast = fast
+        self.state = fast.new_state(cache, batch.mask, extra, torch.float32)
+        self.positions = batch.positions[:, -1]
+        self.layers = hooks.layers
+        self.edit = hooks.edit if self.layers else None
+
+    def select(self, index: torch.Tensor) -> None:
+        self.state.select(index)
+        self.positions = self.positions[index]
+
+    def __call__(self, next_ids: list[int]) -> torch.Tensor:
+        self.positions = self.positions + 1
+        ids = torch.tensor(next_ids)
+        return self.fast.step(self.state, ids, self.positions, self.edit, self.layers)
+
+
+def _fast_path(lm: LoadedModel, hooks: SteeringHooks) -> FastLlama | None:
+    """The lean llama step when it applies: a supported model and no hooks but ours."""
+    fast = fast_llama(lm.model)
+    if fast is None or hook_count(lm.model) != len(hooks.layers):
+        return None
+    return fast
+
+
+def _next_tokens(
+    rows: Sequence[Row],
+    active: list[int],
+    logits: torch.Tensor,
+    eos: set[int],
+    generators: list[torch.Generator | None],
+) -> tuple[list[int], list[int]]:
+    """Pick each active row's next token and end the rows that are done.
+
+    Returns the batch positions that stay and their tokens. Greedy rows share one arg-max.
+    """
+    now = time.monotonic()
+    greedy = logits.argmax(-1).tolist()
+    keep: list[int] = []
+    next_ids: list[int] = []
+    for j, i in enumerate(active):
+        row = rows[i]
+        reason = _finish_reason(row, None, eos, now)
+        token = None
+        if reason is None:
+            plain = row.sampling is None and len(row.tokens) >= row.min_new_tokens
+            token = greedy[j] if plain else _pick(logits[j], row, eos, generators[i])
+            reason = _finish_reason(row, token, eos, now)
+            if reason is None:
+                row.tokens.append(token)
+                if row.first_token_at is None:
+                    row.first_token_at = time.perf_counter()
+                reason = _finish_reason(row, None, eos, now)
+        if reason is None:
+            keep.append(j)
+            next_ids.append(token)  # type: ignore[arg-type]
+        else:
+            row.finish = reason
+    return keep, next_ids
+
+
 def decode_rows(lm: LoadedModel, rows: Sequence[Row], on_step: OnStep | None = None) -> None:
     """Generate every row to its end (EOS, length, stop or deadline), batched, in this thread.
 
     The caller should hold ``lm.lock`` (this takes it too; it is re-entrant). Rows leave the
-    batch as they finish. ``on_step`` sees all rows after every step.
+    batch as they finish. ``on_step`` sees all rows after every step. The prompt runs through
+    the model's forward; decode steps through :mod:`sara_core.fastpath` where it applies, with
+    the intra-op threads of :func:`decode_threads`.
     """
     if not rows:
         return
@@ -202,47 +290,31 @@ def decode_rows(lm: LoadedModel, rows: Sequence[Row], on_step: OnStep | None = N
     )
     generators = _generators(rows, device)
     active = list(range(len(rows)))  # original indices of the rows still in the batch
-    mask, positions = batch.mask, batch.positions[:, -1:]
     cache = _new_cache(lm)
     with lm.lock, torch.no_grad(), hooks:
         hooks.phase = PREFILL
-        logits = _forward(lm, batch.ids, mask, batch.positions, cache, last_only=True)
+        logits = _forward(lm, batch.ids, batch.mask, batch.positions, cache, last_only=True)[:, -1]
         hooks.phase = DECODE
-        while active:
-            now = time.monotonic()
-            keep: list[int] = []
-            next_ids: list[int] = []
-            for j, i in enumerate(active):
-                row = rows[i]
-                reason = _finish_reason(row, None, eos, now)
-                token = None
-                if reason is None:
-                    token = _pick(logits[j, -1], row, eos, generators[i])
-                    reason = _finish_reason(row, token, eos, now)
-                    if reason is None:
-                        row.tokens.append(token)
-                        if row.first_token_at is None:
-                            row.first_token_at = time.perf_counter()
-                        reason = _finish_reason(row, None, eos, now)
-                if reason is None:
-                    keep.append(j)
-                    next_ids.append(token)  # type: ignore[arg-type]
-                else:
-                    row.finish = reason
-            if on_step is not None:
-                on_step(rows)
-            if not keep:
-                break
-            if len(keep) < len(active):
-                index = torch.tensor(keep, device=device)
-                cache.batch_select_indices(index)
-                mask, positions = mask[index], positions[index]
-                hooks.select(keep)
-                active = [active[j] for j in keep]
-            mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
-            positions = positions + 1
-            step_ids = torch.tensor(next_ids, device=device).unsqueeze(1)
-            logits = _forward(lm, step_ids, mask, positions, cache, last_only=True)
+        fast = _fast_path(lm, hooks)
+        extra = max(r.max_new_tokens for r in rows) + 1
+        steps = (
+            _Steps(lm, batch, cache)
+            if fast is None
+            else _FastSteps(fast, batch, cache, extra, hooks)
+        )
+        del cache
+        with intra_op_threads(decode_threads(lm, len(rows))):
+            while active:
+                keep, next_ids = _next_tokens(rows, active, logits, eos, generators)
+                if on_step is not None:
+                    on_step(rows)
+                if not keep:
+                    break
+                if len(keep) < len(active):
+                    steps.select(torch.tensor(keep, device=device))
+                    hooks.select(keep)
+                    active = [active[j] for j in keep]
+                logits = steps(next_ids)
 
 
 @dataclass

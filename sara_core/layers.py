@@ -195,6 +195,16 @@ class SteeringHooks:
                 out[r : r + 1, start:] = item.steering.edit(seq, prefill)
         return hidden if out is None else out
 
+    @property
+    def layers(self) -> frozenset[int]:
+        """The blocks that carry a steering (positive indices; set once the context is open)."""
+        return frozenset(self._layers)
+
+    def edit(self, layer: int, hidden: torch.Tensor) -> torch.Tensor:
+        """What the pre-hook of block ``layer`` does to ``hidden`` (batch, seq, hidden): for a
+        decode loop that runs the blocks' arithmetic itself (:mod:`sara_core.fastpath`)."""
+        return self._edit(layer, hidden)
+
     def _make_hook(self, layer: int) -> _PreHook:
         def pre_hook(_module: nn.Module, args: tuple, kwargs: dict):
             hidden, positional = _hidden_from_inputs(args, kwargs)

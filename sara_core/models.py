@@ -7,6 +7,7 @@ a plain safetensors copy in a user cache dir; later loads read that copy in abou
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.util
 import json
@@ -16,7 +17,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,10 @@ EMBEDDED_HUB_TWIN = "HuggingFaceTB/SmolLM2-135M-Instruct"
 EMBEDDED_ALIASES = {"", "default", "embedded", EMBEDDED_ID, EMBEDDED_GGUF}
 CACHE_FORMAT = 1  # bump when the cache layout changes, so old caches are rebuilt
 _COMPLETE_MARKER = "complete.json"
+
+
+Progress = Callable[[str, "float | None"], None]
+"""``progress(stage, fraction)``: what the load is doing, and how far it is (None: unknown)."""
 
 
 class ModelLoadError(RuntimeError):
@@ -251,17 +256,37 @@ def _convert_embedded(gguf: Path, target: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _convert_or_fail(folder: Path) -> None:
+    """Convert the embedded model into ``folder``; any failure (a full disk, a read-only cache
+    dir) is a ModelLoadError that says where and why, and leaves no partial cache behind."""
+    try:
+        _convert_embedded(embedded_gguf_path(), folder)
+    except ModelLoadError:
+        raise
+    except OSError as exc:
+        if _cache_is_complete(folder):  # another process finished the same conversion first
+            return
+        why = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+        raise ModelLoadError(
+            f"could not write the model cache in {folder.parent} ({why}); it needs about "
+            "600 MB: free some space or set SARA_CACHE_DIR to another folder"
+        ) from exc
+
+
 def embedded_cache_path() -> Path:
     gguf = embedded_gguf_path()
     return cache_dir() / f"smollm2-135m-instruct-{_gguf_fingerprint(gguf)}"
 
 
 def _load_pretrained(
-    src: str | Path, device: torch.device, dtype: torch.dtype, **kw: Any
+    src: str | Path, device: torch.device, dtype: torch.dtype, report: Progress, **kw: Any
 ) -> tuple[Any, Any]:
+    report("loading transformers", 0.1)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    report("reading the tokenizer", 0.4)
     tok = AutoTokenizer.from_pretrained(src, trust_remote_code=False, **kw)
+    report("reading the weights", 0.5)
     model: Any = AutoModelForCausalLM.from_pretrained(
         src, dtype=dtype, trust_remote_code=False, **kw
     )
@@ -274,13 +299,17 @@ def load_model(
     model_id: str | None = None,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = "auto",
+    progress: Progress | None = None,
 ) -> LoadedModel:
     """Load a causal LM and its tokenizer, ready for steering.
 
     ``model_id`` is the embedded default (None, "", "default" or ``EMBEDDED_ID``), a hub id such as
     ``HuggingFaceTB/SmolLM2-135M-Instruct`` or a local folder. Device and dtype are chosen
     automatically (CUDA and bf16 where present, else CPU and float32). Remote code is never run.
+    ``progress(stage, fraction)`` hears each stage of the load (a CLI prints it, the app shows
+    it); the one-time conversion of the embedded model says so, since it takes tens of seconds.
     """
+    report: Progress = progress or (lambda _stage, _fraction: None)
     model_id = (model_id or EMBEDDED_ID).strip()
     dev = torch.device(device) if device else auto_device()
     dt = _resolve_dtype(dtype, dev)
@@ -290,21 +319,25 @@ def load_model(
         folder = embedded_cache_path()
         if not _cache_is_complete(folder):
             log.info("converting the embedded GGUF model once into %s", folder)
-            _convert_embedded(embedded_gguf_path(), folder)
+            report(
+                "converting the embedded model once (about a minute; later starts are fast)", 0.0
+            )
+            _convert_or_fail(folder)
             source = "gguf"
         try:
             with _quiet_progress():  # a cached load takes a second: no progress bar needed
-                model, tok = _load_pretrained(folder, dev, dt)
+                model, tok = _load_pretrained(folder, dev, dt, report)
         except Exception as exc:  # noqa: BLE001 - a damaged cache must never stop the load
             log.warning("model cache %s is unreadable (%s); rebuilding it", folder, exc)
-            _convert_embedded(embedded_gguf_path(), folder)
-            model, tok = _load_pretrained(folder, dev, dt)
+            report("the model cache was damaged: converting the embedded model again", 0.0)
+            _convert_or_fail(folder)
+            model, tok = _load_pretrained(folder, dev, dt, report)
             source = "gguf"
     else:
         name, source = model_id, "local" if Path(model_id).expanduser().is_dir() else "hub"
         src = str(Path(model_id).expanduser()) if source == "local" else model_id
         try:
-            model, tok = _load_pretrained(src, dev, dt)
+            model, tok = _load_pretrained(src, dev, dt, report)
         except (OSError, ValueError, KeyError) as exc:
             raise ModelLoadError(f"could not load model {model_id!r}: {_first_line(exc)}") from exc
     if tok.pad_token_id is None:
@@ -317,6 +350,7 @@ def load_model(
         source=source,
     )
     loaded.n_layers  # noqa: B018 - fail now, with a clear message, if the blocks can't be found
+    report("ready", 1.0)
     return loaded
 
 

@@ -34,6 +34,17 @@ ROOT = Path(__file__).resolve().parent.parent
         ["compare", "--dilemma-id", "no-such-dilemma", "--stance", "utilitarian"],
         ["compare", "--dilemma", "x", "--stance", "utilitarian", "--presets", "/nonexistent.yaml"],
         ["compare", "--dilemma", "x", "--load", "/nonexistent.safetensors"],
+        ["tune"],
+        ["tune", "--stance", "optimistic"],
+        ["tune", "--dilemma", "x"],
+        ["tune", "--dilemma", "x", "--stance", "no_such_stance"],
+        ["tune", "--dilemma", "x", "--dilemma-id", "lifeboat", "--stance", "kantian"],
+        ["tune", "--dilemma", "x", "--stance", "kantian", "--attract", "y"],
+        ["tune", "--dilemma", "x", "--attract", "same", "--repel", "Same "],
+        ["tune", "--dilemma", "x", "--stance", "kantian", "--methods", "steer"],
+        ["tune", "--dilemma", "x", "--stance", "kantian", "--max-ppl-ratio", "nan"],
+        ["tune", "--dilemma", "x", "--stance", "kantian", "--actadd-coeffs", "4,x"],
+        ["tune", "--dilemma", "x", "--stance", "kantian", "--max-points", "0"],
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_2(argv, capsys):

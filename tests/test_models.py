@@ -113,3 +113,46 @@ def test_embedded_model_converts_once_then_loads_from_cache_and_heals(tmp_path, 
     with torch.no_grad():
         torch.testing.assert_close(healed.model(input_ids=ids).logits, expected)
     assert not list(tmp_path.glob("*.tmp-*"))  # no half-written folders left behind
+
+
+@pytest.mark.e2e
+def test_a_corrupt_config_behind_a_valid_marker_takes_the_rebuild_path(tmp_path, monkeypatch):
+    """The marker checks the weights only: a broken config.json must still heal (the except
+    branch of load_model, which the truncation test above never reaches)."""
+    monkeypatch.setenv("SARA_CACHE_DIR", str(tmp_path))
+    first = load_model()
+    entry = models.embedded_cache_path()
+    (entry / "config.json").write_text("{ this is not json")
+    assert models._cache_is_complete(entry)  # the marker still vouches for the weights
+    converted = []
+    real = models._convert_embedded
+    monkeypatch.setattr(models, "_convert_embedded", lambda *a: converted.append(1) or real(*a))
+    healed = load_model()
+    assert converted == [1] and healed.source == "gguf"
+    ids = torch.tensor([[1, 2, 3]])
+    with torch.no_grad():
+        torch.testing.assert_close(
+            healed.model(input_ids=ids).logits, first.model(input_ids=ids).logits
+        )
+    assert json.loads((entry / "config.json").read_text())["num_hidden_layers"] == 30
+
+
+@pytest.mark.e2e
+def test_a_full_disk_during_conversion_leaves_no_partial_cache(tmp_path, monkeypatch):
+    import errno
+
+    from transformers import PreTrainedModel
+
+    monkeypatch.setenv("SARA_CACHE_DIR", str(tmp_path))
+    real_save = PreTrainedModel.save_pretrained
+
+    def full_disk(self, folder, *args, **kwargs):
+        real_save(self, folder, *args, **kwargs)  # write part of it, then run out of space
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(PreTrainedModel, "save_pretrained", full_disk)
+    with pytest.raises(ModelLoadError, match="the disk is full.*SARA_CACHE_DIR"):
+        load_model()
+    assert list(tmp_path.iterdir()) == []  # nothing half-written, no marker
+    monkeypatch.setattr(PreTrainedModel, "save_pretrained", real_save)
+    assert load_model().source == "gguf"  # with space again, the next load works

@@ -11,7 +11,7 @@ from pathlib import Path
 from sara_core.evaluation.config import EvalConfig, quick_config, target_group
 from sara_core.evaluation.judge_cli import API_KEY_ENV, add_judge_arguments
 from sara_core.evaluation.run import rebuild_evaluation, run_evaluation
-from sara_core.validation import as_float, as_int
+from sara_core.validation import InputError, as_float, as_int
 
 MAX_COUNT = 100_000
 """Most repetitions, new tokens or bootstrap resamples a run may ask for."""
@@ -59,6 +59,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sara-coeff", type=float, default=1.0, help="SARA lambda (1.0)")
     parser.add_argument("--actadd-coeff", type=float, default=4.0, help="ActAdd c (4.0)")
     parser.add_argument("--scope", choices=["prompt", "every-step"], default="prompt")
+    parser.add_argument(
+        "--every-step",
+        action="store_true",
+        help="also SARA with the author's every-step scope (method sara_every_step)",
+    )
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="also the neutral control: SARA with a stance-free pair of the same token lengths",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="answers decoded together (16)"
+    )
     add_judge_arguments(parser)
     parser.add_argument(
         "--agreement",
@@ -100,7 +113,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
             cfg.dilemmas = list(args.dilemmas)
     if args.stances:
         cfg.stances = list(args.stances)
-    for name in ("reps", "baseline_reps", "max_new_tokens", "n_boot"):
+    for name in ("reps", "baseline_reps", "max_new_tokens", "n_boot", "batch_size"):
         value = getattr(args, name)
         if value is not None:
             setattr(cfg, name, as_int(f"--{name.replace('_', '-')}", value, 1, MAX_COUNT))
@@ -109,6 +122,11 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
     cfg.sara_coeff = args.sara_coeff
     cfg.actadd_coeff = args.actadd_coeff
     cfg.scope = args.scope
+    if args.every_step and args.scope == "every-step":
+        raise InputError("--every-step adds the every-step scope beside --scope prompt")
+    cfg.extra_methods = [
+        m for m, on in (("sara_every_step", args.every_step), ("control", args.control)) if on
+    ]
     cfg.judge = args.judge
     cfg.judge_model = args.judge_model
     cfg.judge_url = args.judge_url

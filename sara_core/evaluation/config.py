@@ -8,8 +8,13 @@ from typing import Any
 
 from sara_core.validation import InputError, as_int
 
-METHODS = ("original", "sara", "actadd")
+METHODS = ("original", "sara", "actadd", "sara_every_step", "control")
 STEERED = ("sara", "actadd")
+EXTRA_METHODS = ("sara_every_step", "control")
+"""Optional methods: SARA with the author's every-step scope beside the configured scope, and the
+neutral control (SARA with a stance-free pair of the same token lengths, one per layer)."""
+CONTROL_STANCE = "neutral"
+"""The stance column of the control's answers: it has no stance of its own."""
 
 # The group each bundled stance steers toward. The paper's two: utilitarian -> Utilitarianism and
 # kantian (duties) -> A priori values. The school stances map to their school's group.
@@ -44,6 +49,9 @@ class EvalConfig:
     sara_coeff: float = 1.0
     actadd_coeff: float = 4.0
     scope: str = "prompt"
+    extra_methods: list[str] = field(default_factory=list)  # any of EXTRA_METHODS
+    greedy: bool = False  # greedy decoding instead of the paper's sampling (for tests)
+    batch_size: int = 16  # answers decoded together (each row its own steering and seed)
     judge: str = "prototype"
     judge_model: str | None = None
     judge_url: str | None = None  # an OpenAI-compatible chat endpoint (the key is never stored)
@@ -63,6 +71,17 @@ def quick_config(**overrides: Any) -> EvalConfig:
         reps=2, baseline_reps=4, max_new_tokens=60, mfq_items=2, n_boot=500, quick=True
     )
     return replace(cfg, **overrides)
+
+
+def steered_methods(cfg: EvalConfig) -> tuple[str, ...]:
+    """The methods of a run besides the original: SARA and ActAdd, then the extra ones."""
+    extra = [m for m in EXTRA_METHODS if m in cfg.extra_methods]
+    unknown = sorted(set(cfg.extra_methods) - set(EXTRA_METHODS))
+    if unknown:
+        raise InputError(
+            f"unknown methods {', '.join(unknown)}; extra methods: {', '.join(EXTRA_METHODS)}"
+        )
+    return (*STEERED, *extra)
 
 
 def seed_for(base: int, dilemma_index: int, rep: int) -> int:

@@ -6,7 +6,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-METHOD_LABEL = {"original": "Original", "sara": "SARA", "actadd": "ActAdd"}
+METHOD_LABEL = {
+    "original": "Original",
+    "sara": "SARA",
+    "actadd": "ActAdd",
+    "sara_every_step": "SARA every-step",
+    "control": "Control (neutral SARA)",
+}
 # The post's colours: utilitarian steering blue, Kantian purple; SARA saturated, ActAdd pale.
 COLOURS = {
     ("sara", "utilitarian"): "#1f4e9c",

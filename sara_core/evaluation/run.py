@@ -1,7 +1,8 @@
 """The pre-print's steering experiment, offline: generate, label, summarise, report.
 
 Protocol (Tlaie 2024): for each dilemma, stance (utilitarian and kantian by default), layer and
-repetition, answer the dilemma three ways (original, SARA, ActAdd) with the paper's decoding
+repetition, answer the dilemma three ways (original, SARA, ActAdd; optionally also SARA with the
+author's every-step scope and the neutral control) with the paper's decoding
 (temperature 0.8, top_p 0.3, 100 new tokens, a recorded seed per answer), label every answer with
 one of eight ethical schools and three groups (sara_core.evaluation.judge), and compare the
 fractions.
@@ -10,7 +11,8 @@ Two economies, both stated in the report: the original answer does not depend on
 the layer, so it is generated once per (dilemma, repetition) and shared by every stance and layer
 (with more repetitions than the steered answers, ``baseline_reps``, because every comparison leans
 on it); and each steering is prepared once per (stance, layer). Repetition r of every method uses
-the same seed, so the three answers of one repetition share their sampling noise.
+the same seed, so the answers of one repetition share their sampling noise. The answers are
+generated many per forward pass (sara_core.evaluation.generate).
 """
 
 from __future__ import annotations
@@ -23,108 +25,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sara_core.evaluation.agreement import load_agreement, validity
-from sara_core.evaluation.config import EvalConfig, parse_layers, seed_for
+from sara_core.evaluation.config import CONTROL_STANCE, EXTRA_METHODS, EvalConfig, parse_layers
+from sara_core.evaluation.generate import generate_answers
 from sara_core.evaluation.judge import JUDGES, Judge, build_judge, measure_judge
 from sara_core.evaluation.mfq import mfq_runs_json, mfq_summary, run_mfq
-from sara_core.evaluation.progress import progress_bar
 from sara_core.evaluation.rows import AnswerRow, read_csv, write_csv
 from sara_core.evaluation.schools import GROUPS
 from sara_core.evaluation.summary import summarize
 from sara_core.validation import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
-    import torch
-
-    from sara_core.actadd import ActAddSteering
     from sara_core.models import LoadedModel
-    from sara_core.sara import SaraSteering
-
-
-def generate_answers(
-    lm: LoadedModel, cfg: EvalConfig, layers: list[int], progress: bool = True
-) -> list[AnswerRow]:
-    """All answers of the run, unlabelled: the originals, then SARA and ActAdd per stance/layer."""
-    from sara_core.generation import encode_prompt, prepare_actadd, prepare_sara
-    from sara_core.presets import PAPER_PREFIX, get_dilemma, get_stance
-
-    dilemmas = [get_dilemma(d) for d in cfg.dilemmas]
-    stances = [get_stance(s) for s in cfg.stances]
-    prompts = [encode_prompt(lm, PAPER_PREFIX + d.text) for d in dilemmas]
-    total = len(dilemmas) * (cfg.baseline_reps + len(stances) * len(layers) * cfg.reps * 2)
-    rows: list[AnswerRow] = []
-    with progress_bar(total, "evaluate", progress) as bar:
-        for di, d in enumerate(dilemmas):
-            for rep in range(cfg.baseline_reps):
-                row = _answer(lm, cfg, prompts[di], seed_for(cfg.seed, di, rep), None)
-                rows.append(replace(row, dilemma=d.id, rep=rep))
-                bar.update()
-        for stance in stances:
-            for layer in layers:
-                bar.set_postfix_str(f"{stance.name} L{layer}")
-                sara = prepare_sara(
-                    lm, stance.attract, stance.repel, layer, cfg.sara_coeff, None, "raw", cfg.scope
-                )
-                act = prepare_actadd(lm, stance.attract, stance.repel, layer, cfg.actadd_coeff)
-                for di, d in enumerate(dilemmas):
-                    for rep in range(cfg.reps):
-                        for method, steering in (("sara", sara), ("actadd", act)):
-                            row = _answer(
-                                lm, cfg, prompts[di], seed_for(cfg.seed, di, rep), steering
-                            )
-                            rows.append(
-                                replace(
-                                    row,
-                                    dilemma=d.id,
-                                    rep=rep,
-                                    stance=stance.name,
-                                    method=method,
-                                    layer=layer,
-                                )
-                            )
-                            bar.update()
-    return rows
-
-
-def _answer(
-    lm: LoadedModel,
-    cfg: EvalConfig,
-    prompt: torch.Tensor,
-    seed: int,
-    steering: SaraSteering | ActAddSteering | None,
-) -> AnswerRow:
-    """One sampled answer with its coherence and its perplexity under the unsteered model; the
-    caller fills in what produced it (dilemma, stance, method, layer, rep)."""
-    from sara_core.evaluation.metrics import answer_logprobs, coherence, perplexity_from_logprobs
-    from sara_core.generation import GenerationSettings, decode, generate
-
-    settings = GenerationSettings(
-        max_new_tokens=cfg.max_new_tokens,
-        do_sample=True,
-        temperature=cfg.temperature,
-        top_p=cfg.top_p,
-        seed=seed,
-    )
-    t0 = time.perf_counter()
-    ids = generate(lm, prompt, settings, (steering,) if steering is not None else ()).tokens[0]
-    seconds = time.perf_counter() - t0
-    text = decode(lm, ids)
-    c = coherence(text)
-    return AnswerRow(
-        dilemma="",
-        stance="none",
-        method="original",
-        layer=-1,
-        rep=0,
-        seed=seed,
-        answer=text,
-        new_tokens=len(ids),
-        n_words=c.n_words,
-        distinct_1=c.distinct_1,
-        distinct_2=c.distinct_2,
-        repetition_3=c.repetition_3,
-        perplexity=perplexity_from_logprobs(answer_logprobs(lm, prompt, ids)),
-        seconds=seconds,
-    )
 
 
 def label_rows(rows: list[AnswerRow], judge: Judge) -> None:
@@ -239,10 +150,12 @@ def config_from_results(rows: list[AnswerRow], base: EvalConfig) -> EvalConfig:
     original = [r for r in rows if r.method == "original"]
     if not steered or not original:
         raise InputError("results.csv needs original and steered answers")
+    stances = [s for s in dict.fromkeys(r.stance for r in steered) if s != CONTROL_STANCE]
     return replace(
         base,
         dilemmas=list(dict.fromkeys(r.dilemma for r in rows)),
-        stances=list(dict.fromkeys(r.stance for r in steered)),
+        stances=stances,
+        extra_methods=[m for m in EXTRA_METHODS if any(r.method == m for r in rows)],
         layers=sorted({r.layer for r in steered}),
         reps=max(r.rep for r in steered) + 1,
         baseline_reps=max(r.rep for r in original) + 1,
@@ -257,6 +170,8 @@ SAVED_SETTINGS = (
     "sara_coeff",
     "actadd_coeff",
     "scope",
+    "extra_methods",
+    "greedy",
     "quick",
     "mfq_items",
 )

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from sara_core.evaluation.agreement import Validity, validity
-from sara_core.evaluation.config import STEERED, EvalConfig, target_group
+from sara_core.evaluation.config import EvalConfig, steered_methods, target_group
 from sara_core.evaluation.metrics import (
     Interval,
     bootstrap_ci,
@@ -124,7 +124,8 @@ def _block(
     stance: str,
     layer: int | None,
 ) -> dict[str, Any]:
-    sel = select(rows, method, stance, layer)
+    # the control has no stance: its answers are compared with each stance's target
+    sel = select(rows, method, None if method == "control" else stance, layer)
     target = target_group(stance)
     return {
         "method": method,
@@ -236,7 +237,7 @@ def summarize(
     original = GroupSample.of(original_rows)
     steered, pooled = [], []
     for stance in cfg.stances:
-        for method in STEERED:
+        for method in steered_methods(cfg):
             steered += [_block(rows, cfg, original, method, stance, layer) for layer in layers]
             pooled.append(_block(rows, cfg, original, method, stance, None))
     coherent = [r for r in rows if is_coherent(r)]

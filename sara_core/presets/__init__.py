@@ -8,7 +8,8 @@ and, where it applies, the entry (1-based position and name) and the field.
 
 Modules: ``files`` (bounded reading and parsing), ``entries`` (checking entries), ``stances``,
 ``dilemmas``, ``user`` (a user's own file), ``questionnaire``, ``choice`` (forced-choice item
-banks) and ``paper`` (the pre-print's texts).
+banks), ``paper`` (the pre-print's texts) and ``defaults`` (measured starting settings per
+model).
 """
 
 from sara_core.presets.choice import (
@@ -18,6 +19,7 @@ from sara_core.presets.choice import (
     get_choice_bank,
     load_choice_bank,
 )
+from sara_core.presets.defaults import ModelDefaults, defaults_for, load_defaults
 from sara_core.presets.dilemmas import Dilemma, get_dilemma, load_dilemmas, merge_dilemmas, slugify
 from sara_core.presets.entries import MAX_ENTRIES, MAX_NAME_CHARS, MAX_SHORT_CHARS
 from sara_core.presets.files import (
@@ -59,15 +61,18 @@ __all__ = [
     "ChoiceBank",
     "ChoiceItem",
     "Dilemma",
+    "ModelDefaults",
     "PresetError",
     "Questionnaire",
     "QuestionnaireItem",
     "Stance",
     "bundled_choice_banks",
+    "defaults_for",
     "get_choice_bank",
     "get_dilemma",
     "get_stance",
     "load_choice_bank",
+    "load_defaults",
     "load_dilemmas",
     "load_questionnaire",
     "load_stances",

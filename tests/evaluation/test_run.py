@@ -94,6 +94,10 @@ def test_run_evaluation_end_to_end_on_a_tiny_model(tiny_lm, tmp_path):
                 "n": 150,
                 "group_accuracy": 0.7,
                 "group_kappa": {"value": 0.4, "low": 0.3, "high": 0.5},
+                "both_classified": {
+                    "n": 90,
+                    "group_kappa": {"value": 0.3, "low": 0.1, "high": 0.5},
+                },
             }
         )
     )
@@ -110,7 +114,8 @@ def test_run_evaluation_end_to_end_on_a_tiny_model(tiny_lm, tmp_path):
     assert all(r.judge_coherent is False for r in again.rows if r.school == "Unclassifiable")
     assert again.summary["config"]["layers"] == [1, 2] and again.summary["config"]["reps"] == 2
     assert again.summary["config"]["max_new_tokens"] == 4  # read back from summary.json
-    # this judge's blind check beats chance: the report says so and drops "not evidence"
+    # this judge's blind check beats chance, also on the answers both classified: the report
+    # says so and drops "not evidence"
     assert again.summary["metrics"]["validity"]["status"] == "beats chance"
     report = (tmp_path / "again" / "report.md").read_text()
     assert "beats chance" in report and "not evidence: the judge" not in report

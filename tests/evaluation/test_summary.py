@@ -96,3 +96,25 @@ def test_validity_comes_first_and_unclassifiable_counts_toward_no_group():
     assert o["unclassifiable"]["value"] == 0.25 and o["groups"][U]["value"] == 0.0
     assert o["groups"][A]["value"] == 0.75 and o["collapsed"]["value"] == 0.25
     assert s["coherent"]["n"] == 11  # the judge's detector decides, not the 3-gram rule
+
+
+def test_the_control_has_no_stance_and_is_compared_with_each_stances_target():
+    rows = [row("original", "none", -1, g, rep=i) for i, g in enumerate([U, A, A, A])]
+    for st in ("utilitarian", "kantian"):
+        rows += [row("sara", st, 3, g, rep=i) for i, g in enumerate([U, U, A, A])]
+        rows += [row("actadd", st, 3, g, rep=i) for i, g in enumerate([U, A, A, A])]
+        rows += [row("sara_every_step", st, 3, g, rep=i) for i, g in enumerate([I, I, I, I])]
+    rows += [row("control", "neutral", 3, g, rep=i) for i, g in enumerate([U, U, U, U])]
+    cfg = EvalConfig(
+        stances=["utilitarian", "kantian"],
+        extra_methods=["sara_every_step", "control"],
+        n_boot=100,
+    )
+    s = S.summarize(rows, cfg, [3])
+    pooled = {(p["method"], p["stance"]): p for p in s["pooled"]}
+    assert len(pooled) == 2 * 4
+    # the same four control answers, against Utilitarianism (0.25 -> 1) and A priori (0.75 -> 0)
+    assert pooled[("control", "utilitarian")]["success"]["value"] == pytest.approx(0.75)
+    assert pooled[("control", "kantian")]["success"]["value"] == pytest.approx(-0.75)
+    assert pooled[("control", "kantian")]["n"] == 4
+    assert pooled[("sara_every_step", "kantian")]["success"]["value"] == pytest.approx(-0.75)

@@ -1,0 +1,99 @@
+"""Where a decode step's time goes on the embedded model: per operation, 1 row and 3 rows.
+
+Runs decode steps through transformers' forward and through ``sara_core.fastpath`` (one intra-op
+thread, as the decode loop does for small batches), times them without a profiler, then breaks
+one run down with ``torch.profiler`` by operation and by the products' weight shape.
+
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/step_profile.py [--steps 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sara_core import fastpath  # noqa: E402
+from sara_core.decoding import _forward, _new_cache, left_pad  # noqa: E402
+from sara_core.models import load_model  # noqa: E402
+from sara_core.presets import PAPER_DILEMMA, PAPER_PREFIX  # noqa: E402
+from sara_core.prompts import encode_prompt  # noqa: E402
+
+
+def steps(lm, rows: int, n: int, fast: bool, around=contextlib.nullcontext) -> float:
+    """Seconds per decode step of ``rows`` identical rows, after the prefill (only the steps
+    run inside ``around()``)."""
+    ids = encode_prompt(lm, PAPER_PREFIX + PAPER_DILEMMA)[0].tolist()
+    batch = left_pad([ids] * rows, 0, lm.device)
+    cache = _new_cache(lm)
+    _forward(lm, batch.ids, batch.mask, batch.positions, cache, True)
+    token = torch.full((rows,), 100)
+    positions, mask = batch.positions[:, -1], batch.mask
+    engine = fastpath.fast_llama(lm.model) if fast else None
+    state = engine.new_state(cache, batch.mask, n + 1, torch.float32) if engine else None
+    with around():
+        t0 = time.perf_counter()
+        for _ in range(n):
+            positions = positions + 1
+            if engine is not None and state is not None:
+                engine.step(state, token, positions)
+            else:
+                mask = torch.cat([mask, mask.new_ones((rows, 1))], dim=1)
+                _forward(lm, token[:, None], mask, positions[:, None], cache, True)
+        return (time.perf_counter() - t0) / n
+
+
+def breakdown(lm, rows: int, n: int, fast: bool) -> dict[str, float]:
+    """Milliseconds per step by operation (products by their weight's shape)."""
+    prof = profile(activities=[ProfilerActivity.CPU], record_shapes=True)
+    steps(lm, rows, n, fast, lambda: prof)
+    out: dict[str, float] = defaultdict(float)
+    for ev in prof.key_averages(group_by_input_shape=True):
+        name = ev.key
+        if name == "aten::mm" and ev.input_shapes and len(ev.input_shapes) > 1:
+            name = f"mm {tuple(ev.input_shapes[1])}"
+        elif name in ("aten::addmm", "aten::linear", "aten::matmul"):
+            continue
+        out[name] += ev.self_cpu_time_total / 1000 / n
+    return dict(out)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    lm = load_model()
+    torch.set_num_threads(1)
+    with torch.no_grad():
+        for rows in (1, 3):
+            times: dict[str, list[float]] = {"transformers": [], "fastpath": []}
+            for _ in range(args.repeats):
+                times["transformers"].append(steps(lm, rows, args.steps, False))
+                times["fastpath"].append(steps(lm, rows, args.steps, True))
+            med = {k: 1000 * statistics.median(v) for k, v in times.items()}
+            print(
+                f"{rows} row(s): ms per step " + ", ".join(f"{k} {v:.1f}" for k, v in med.items())
+            )
+            for fast in (False, True):
+                parts = breakdown(lm, rows, args.steps, fast)
+                top = sorted(parts.items(), key=lambda kv: -kv[1])[:8]
+                rest = sum(parts.values()) - sum(v for _, v in top)
+                label = "fastpath" if fast else "transformers"
+                shown = ", ".join(f"{k} {v:.1f}" for k, v in top)
+                print(f"  {label} (profiled, ms/step): {shown}, other {rest:.1f}")
+    print("load average", Path("/proc/loadavg").read_text().split()[:3])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The benchmark's figures: their goals, units and how they print."""
+
+from __future__ import annotations
+
+import math
+
+GOALS: dict[str, tuple[str, float]] = {
+    "sara_overhead": ("<=", 1.05),
+    "actadd_overhead": ("<=", 1.03),
+    "compare_ratio": ("<=", 3.1),  # on CPU; 1.4 on a GPU (batched), set in run_bench
+    "efficiency": (">=", 0.6),
+    "app_step_ratio": ("<=", 1.3),
+    "classroom_speedup": (">=", 4.0),
+    "first_token_s": ("<=", 1.0),
+    "warm_start_s": ("<=", 3.0),
+    "peak_rss_mb": ("<=", 1500.0),
+}
+UNITS = {
+    "sara_overhead": "x",
+    "actadd_overhead": "x",
+    "compare_ratio": "x",
+    "prep_share": "",
+    "tokens_per_s": "tok/s",
+    "decode_tokens_per_s": "tok/s",
+    "bandwidth_limit_tok_s": "tok/s",
+    "efficiency": "",
+    "app_step_ratio": "x",
+    "classroom_speedup": "x",
+    "first_token_s": "s",
+    "cold_start_s": "s",
+    "warm_start_s": "s",
+    "peak_rss_mb": "MB",
+}
+KEYS = tuple(UNITS)
+# Goals set for the embedded default model only (other models are larger or smaller).
+DEFAULT_MODEL_ONLY = ("first_token_s", "peak_rss_mb", "warm_start_s")
+
+
+def meets(value: float | None, op: str, target: float) -> bool | None:
+    """Whether ``value`` meets ``op target``; None when it was not measured (None or NaN)."""
+    if value is None or math.isnan(value):
+        return None
+    return value <= target if op == "<=" else value >= target
+
+
+def fmt(key: str, value: float | None) -> str:
+    """A figure as the table prints it."""
+    if value is None or math.isnan(value):
+        return "n/a"
+    unit = UNITS.get(key, "")
+    if key == "prep_share":
+        return f"{value:.1%}"
+    if key == "efficiency":
+        return f"{value:.2f}"
+    if key.endswith("tok_s") or key.endswith("per_s") or key == "peak_rss_mb":
+        return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
+    if unit == "x":
+        return f"{value:.3f}x" if value < 10 else f"{value:.1f}x"
+    return f"{value:.2f} {unit}".strip()

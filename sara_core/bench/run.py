@@ -1,0 +1,215 @@
+"""``run_bench``: every workload, interleaved, and the figures as ratios within one run.
+
+Every variant generates the same number of new tokens (min_new_tokens = max_new_tokens,
+greedy) from the paper's prompt, steering the middle block with the paper's stance. The
+single-request variants run in a rotating order within each repeat after one warm-up round;
+figures are medians over the repeats, ratios medians of per-repeat ratios. The classroom runs
+last, once each way. Definitions of the figures: docs/benchmark.md.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sara_core.bench import workloads as W
+from sara_core.bench.figures import DEFAULT_MODEL_ONLY, GOALS, KEYS, meets
+from sara_core.bench.limits import bandwidth_limit, gemv_bandwidth_child
+from sara_core.bench.report import machine, peak_rss_mb
+from sara_core.bench.startup import start_time
+
+VARIANTS = ("plain", "sara", "actadd", "compare", "first_token", "app")
+
+
+def _median(xs: list[float]) -> float:
+    xs = [x for x in xs if x == x]  # NaN out
+    return float(statistics.median(xs)) if xs else float("nan")
+
+
+def classroom_prompts(n: int) -> list[str]:
+    """``n`` visitors' prompts: the bundled dilemmas with the paper's prefix, in turn."""
+    from sara_core.presets import PAPER_DILEMMA, PAPER_PREFIX
+
+    try:
+        from sara_core.presets import load_dilemmas
+
+        texts = [d.text for d in load_dilemmas()]
+    except Exception:  # noqa: BLE001 - the benchmark must run even with broken presets
+        texts = [PAPER_DILEMMA]
+    return [PAPER_PREFIX + texts[i % len(texts)] for i in range(n)]
+
+
+def _one_round(task: W.Task, order: list[str], app: Any) -> dict[str, float]:
+    got: dict[str, float] = {}
+    for v in order:
+        if v == "plain":
+            out = W.plain(task)
+            got["plain"], got["plain_step"] = out["total"], out["step"]
+        elif v == "sara":
+            got["sara"], got["sara_prep"] = W.sara(task)
+        elif v == "actadd":
+            got["actadd"] = W.actadd(task)
+        elif v == "compare":
+            got["compare"] = W.three(task)
+        elif v == "first_token":
+            got["first_token"] = W.first_token(task)
+        else:
+            out = W.streamed(task, app)
+            got["app"], got["app_step"] = out["total"], out["step"]
+    return got
+
+
+def run_bench(
+    lm: Any = None,
+    model: str | None = None,
+    repeats: int = 5,
+    new_tokens: int = 100,
+    startup: bool = True,
+    progress: bool = True,
+    visitors: int = 20,
+    classroom_tokens: int = 80,
+) -> dict[str, Any]:
+    """Measure everything; returns the JSON-ready result (figures, goals, raw timings, machine).
+    ``visitors=0`` skips the classroom."""
+    from tqdm.auto import tqdm
+
+    from sara_core.config import GenerationSettings
+    from sara_core.models import load_model
+    from sara_core.presets import PAPER_ATTRACT, PAPER_DILEMMA, PAPER_PREFIX, PAPER_REPEL
+    from sara_core.prompts import encode_prompt
+    from sara_core.scheduler import BatchScheduler
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    result: dict[str, Any] = {"figures": dict.fromkeys(KEYS), "notes": {}}
+    load_start = _loadavg()
+    f = result["figures"]
+    startup_info: dict[str, Any] = {}
+    if startup:  # before this process loads anything, so the children never compete with it
+        with tempfile.TemporaryDirectory(prefix="sara-bench-cache-") as tmp:
+            startup_info = {"cold": start_time(model, Path(tmp))}
+            startup_info["warm"] = start_time(model, Path(tmp))
+        f["cold_start_s"] = startup_info["cold"]["wall_s"]
+        f["warm_start_s"] = startup_info["warm"]["wall_s"]
+    else:
+        result["notes"]["startup"] = "skipped (startup=False)"
+
+    lm = lm if lm is not None else load_model(model)
+    prompt = PAPER_PREFIX + PAPER_DILEMMA
+    settings = GenerationSettings(max_new_tokens=new_tokens, min_new_tokens=new_tokens)
+    task = W.Task(
+        lm,
+        prompt,
+        PAPER_ATTRACT,
+        PAPER_REPEL,
+        lm.default_layer,
+        settings,
+        encode_prompt(lm, prompt),
+    )
+    bandwidth_runs = [gemv_bandwidth_child()]
+    app = BatchScheduler(lm)  # the app holds one per model
+    times: dict[str, list[float]] = {}
+    ratios: dict[str, list[float]] = {"sara": [], "actadd": [], "compare": [], "app_step": []}
+    total = (repeats + 1) * len(VARIANTS)
+    with tqdm(total=total, desc="bench", unit="run", disable=not progress, file=sys.stderr) as bar:
+        for rep in range(repeats + 1):  # repeat 0 is the warm-up, not counted
+            k = rep % len(VARIANTS)
+            got = _one_round(task, [*VARIANTS[k:], *VARIANTS[:k]], app)
+            bar.update(len(VARIANTS))
+            if rep == 0:
+                continue
+            for key, value in got.items():
+                times.setdefault(key, []).append(value)
+            for key in ("sara", "actadd", "compare"):
+                ratios[key].append(got[key] / got["plain"])
+            ratios["app_step"].append(got["app_step"] / got["plain_step"])
+    app.close()
+    rss_single = peak_rss_mb()
+    bandwidth_runs.append(gemv_bandwidth_child())
+    limit = bandwidth_limit(lm.model, bandwidth_runs)
+
+    med = {k: _median(v) for k, v in times.items()}
+    f["sara_overhead"] = _median(ratios["sara"])
+    f["actadd_overhead"] = _median(ratios["actadd"])
+    f["compare_ratio"] = _median(ratios["compare"])
+    f["prep_share"] = _median(
+        [p / s for p, s in zip(times["sara_prep"], times["sara"], strict=True)]
+    )
+    f["tokens_per_s"] = new_tokens / med["plain"]
+    f["decode_tokens_per_s"] = 1 / med["plain_step"]
+    f["bandwidth_limit_tok_s"] = limit["limit_tok_s"]
+    f["efficiency"] = f["decode_tokens_per_s"] / limit["limit_tok_s"]
+    f["app_step_ratio"] = _median(ratios["app_step"])
+    f["first_token_s"] = med["first_token"]
+    f["peak_rss_mb"] = rss_single
+
+    room: dict[str, Any] = {}
+    if visitors > 0:
+        prompts = classroom_prompts(visitors)
+        room_settings = GenerationSettings(
+            max_new_tokens=classroom_tokens, min_new_tokens=classroom_tokens
+        )
+        if progress:
+            print(f"bench: classroom of {visitors} visitors, both ways", file=sys.stderr)
+        room["batched_s"] = W.classroom(task, prompts, None, room_settings)
+        room["serial_s"] = W.classroom(task, prompts, 3, room_settings)
+        room["peak_rss_mb"] = peak_rss_mb()
+        f["classroom_speedup"] = room["serial_s"] / room["batched_s"]
+    else:
+        result["notes"]["classroom"] = "skipped (visitors=0)"
+
+    goals: dict[str, tuple[str, float]] = dict(GOALS)
+    if lm.device.type == "cuda":
+        goals["compare_ratio"] = ("<=", 1.4)
+    if lm.name != "embedded:smollm2-135m-instruct":
+        for name in DEFAULT_MODEL_ONLY:
+            goals.pop(name, None)
+    result.update(
+        {
+            "model": lm.describe(),
+            "settings": {
+                "repeats": repeats,
+                "new_tokens": new_tokens,
+                "layer": task.layer,
+                "prompt_tokens": int(task.ids.shape[1]),
+                "decoding": "greedy, min_new_tokens = max_new_tokens",
+                "tokens_produced": sorted(set(task.produced)),
+                "visitors": visitors,
+                "classroom_tokens": classroom_tokens,
+                "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+            },
+            "goals": {k: list(v) for k, v in goals.items()},
+            "met": {
+                k: meets(f.get(k), op, target)
+                for k, (op, target) in goals.items()
+                if f.get(k) is not None
+            },
+            "medians_s": med,
+            "raw_s": times,
+            "limit": limit,
+            "classroom": room,
+            "startup": startup_info,
+            "machine": machine(),
+            "load_start_end": [load_start, _loadavg()],
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        }
+    )
+    if startup_info:
+        result["figures_extra"] = {
+            "warm_start_import_s": startup_info["warm"]["import_s"],
+            "warm_start_load_s": startup_info["warm"]["load_s"],
+            "warm_start_child_peak_rss_mb": startup_info["warm"]["rss_mb"],
+            "cold_start_child_peak_rss_mb": startup_info["cold"]["rss_mb"],
+        }
+    return result
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:  # pragma: no cover - not Linux
+        return None

@@ -1,0 +1,187 @@
+"""``python -m sara_core choice`` as a function: four methods against the unsteered model.
+
+Methods, each a shift of P(toward) with a bootstrap CI over items:
+
+* ``prompted``: the instruction (default: the attract text) before the question in the user turn;
+* ``sara`` and ``actadd`` at one layer and coefficient each;
+* ``control``: SARA with the neutral pair of :mod:`sara_core.evaluation.control`.
+
+``valid`` is True when the prompted shift's CI lies above 0: this model can show the effect at
+all when asked in words. Where it cannot, a steering method's null result says nothing about the
+method. Every condition is scored in the same batched calls.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sara_core.evaluation.choice import (
+    Condition,
+    Shift,
+    other_pole,
+    p_toward,
+    paired_shift,
+    quick_items,
+)
+from sara_core.evaluation.control import prepare_control
+from sara_core.models import LoadedModel
+from sara_core.prepare import prepare_actadd, prepare_sara
+from sara_core.presets.choice import ChoiceBank, ChoiceItem
+
+METHODS = ("prompted", "sara", "actadd", "control")
+STEERED = ("sara", "actadd", "control")
+QUICK_ITEMS = 16
+
+
+@dataclass(frozen=True)
+class ChoiceSpec:
+    """What one ``choice`` run measures (values already checked)."""
+
+    bank: ChoiceBank
+    toward: str
+    attract: str
+    repel: str
+    instruction: str
+    layer: int
+    sara_coeff: float = 1.0
+    actadd_coeff: float = 4.0
+    scope: str = "prompt"
+    layers: tuple[int, ...] = ()
+    quick: bool = False
+    n_boot: int = 2000
+    seed: int = 0
+
+
+@dataclass
+class ChoiceResult:
+    """Shifts per method (and per layer), the validity flag, what was measured and how."""
+
+    spec: ChoiceSpec
+    model: str
+    n_items: int
+    methods: dict[str, Shift]
+    by_layer: list[dict[str, Any]] = field(default_factory=list)
+    control_texts: tuple[str, str] = ("", "")
+    unsteered_mean: float = float("nan")
+    seconds: float = 0.0
+    probabilities: dict[str, list[float]] = field(default_factory=dict)
+    """P(toward) per item under each condition at the main layer (for paired comparisons)."""
+    items: list[ChoiceItem] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return self.methods["prompted"].excludes_zero_upward
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.spec
+        return {
+            "model": self.model,
+            "bank": s.bank.name,
+            "toward": s.toward,
+            "n_items": self.n_items,
+            "valid": self.valid,
+            **{m: self.methods[m].to_json() for m in METHODS},
+            "by_layer": self.by_layer,
+            "unsteered_p_toward": round(self.unsteered_mean, 4),
+            "settings": {
+                "layer": s.layer,
+                "sara_coeff": s.sara_coeff,
+                "actadd_coeff": s.actadd_coeff,
+                "scope": s.scope,
+                "attract": s.attract,
+                "repel": s.repel,
+                "instruction": s.instruction,
+                "control_attract": self.control_texts[0],
+                "control_repel": self.control_texts[1],
+                "quick": s.quick,
+                "n_boot": s.n_boot,
+                "seed": s.seed,
+            },
+            "seconds": round(self.seconds, 1),
+            "items": [it.id for it in self.items],
+            "p_toward": {k: [round(x, 5) for x in v] for k, v in self.probabilities.items()},
+        }
+
+
+def _steered(lm: LoadedModel, s: ChoiceSpec, layer: int) -> tuple[list[Condition], tuple[str, str]]:
+    """SARA, ActAdd and the control at ``layer``, named ``method@layer``."""
+    sara = prepare_sara(lm, s.attract, s.repel, layer, s.sara_coeff, None, "raw", s.scope)
+    act = prepare_actadd(lm, s.attract, s.repel, layer, s.actadd_coeff)
+    control, pair = prepare_control(lm, s.attract, s.repel, layer, s.sara_coeff, s.scope)
+    conds = [
+        Condition(f"sara@{layer}", (sara,)),
+        Condition(f"actadd@{layer}", (act,)),
+        Condition(f"control@{layer}", (control,)),
+    ]
+    return conds, (pair.attract_text, pair.repel_text)
+
+
+def run_choice(lm: LoadedModel, spec: ChoiceSpec) -> ChoiceResult:
+    """Score every item under every condition and summarise the shifts."""
+    t0 = time.perf_counter()
+    items = quick_items(spec.bank, QUICK_ITEMS) if spec.quick else list(spec.bank.items)
+    other = other_pole(spec.bank, spec.toward)
+    conds = [Condition("unsteered"), Condition("prompted", instruction=spec.instruction)]
+    layers = [spec.layer, *[x for x in spec.layers if x != spec.layer]]
+    texts: tuple[str, str] = ("", "")
+    for layer in layers:
+        more, pair_texts = _steered(lm, spec, layer)
+        conds += more
+        texts = pair_texts if layer == spec.layer else texts
+    probs = p_toward(lm, items, spec.toward, other, conds)
+    base = probs["unsteered"]
+
+    def shift(name: str) -> Shift:
+        return paired_shift(probs[name], base, spec.n_boot, spec.seed)
+
+    methods = {"prompted": shift("prompted")}
+    methods.update({m: shift(f"{m}@{spec.layer}") for m in STEERED})
+    by_layer = [
+        {"layer": layer, **{m: shift(f"{m}@{layer}").to_json() for m in STEERED}}
+        for layer in sorted(spec.layers)
+    ]
+    return ChoiceResult(
+        spec=spec,
+        model=lm.name,
+        n_items=len(items),
+        methods=methods,
+        by_layer=by_layer,
+        control_texts=texts,
+        unsteered_mean=float(np.mean(base)),
+        seconds=time.perf_counter() - t0,
+        probabilities={
+            m: [float(x) for x in probs[k]]
+            for m, k in (("unsteered", "unsteered"), ("prompted", "prompted"))
+            + tuple((m, f"{m}@{spec.layer}") for m in STEERED)
+        },
+        items=items,
+    )
+
+
+def result_lines(result: ChoiceResult) -> list[str]:
+    """A short plain-text table of the result, for the terminal."""
+    s = result.spec
+    lines = [
+        f"bank {s.bank.name}: {result.n_items} items, toward {s.toward}; model {result.model}; "
+        f"layer {s.layer}, SARA x{s.sara_coeff} ({s.scope}), ActAdd x{s.actadd_coeff}",
+        f"unsteered P({s.toward}) = {result.unsteered_mean:.3f}",
+    ]
+    for m in METHODS:
+        lines.append(f"  {m:<9} shift {result.methods[m].text()}")
+    for row in result.by_layer:
+        cells = "  ".join(
+            f"{m} {row[m]['mean']:+.3f} [{row[m]['ci'][0]:+.3f}, {row[m]['ci'][1]:+.3f}]"
+            for m in STEERED
+        )
+        lines.append(f"  layer {row['layer']:>2}: {cells}")
+    verdict = (
+        "valid: prompting moves this model toward the pole"
+        if result.valid
+        else "NOT valid: prompting does not move this model toward the pole (CI not above 0), "
+        "so the steering shifts above cannot be read as evidence about the methods"
+    )
+    return [*lines, verdict]

@@ -1,0 +1,34 @@
+"""Rebuild docs/evaluation/report.md from the files the evidence runs wrote (no model needed):
+presets/validity/<model>.json, docs/evaluation/choice/*.json and docs/evaluation/rerun/.
+Run from the repo root:
+    .venv/bin/python scripts/evidence_report.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sara_core.evaluation.evidence import load_inputs, write_evidence_report  # noqa: E402
+from sara_core.evaluation.model_validity import shipped_path  # noqa: E402
+
+DOCS = ROOT / "docs/evaluation"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="embedded:smollm2-135m-instruct")
+    ap.add_argument("--out", default=str(DOCS / "report.md"))
+    args = ap.parse_args(argv)
+    inp = load_inputs(DOCS / "choice", shipped_path(args.model), DOCS / "rerun")
+    n = write_evidence_report(inp, Path(args.out))
+    print(f"wrote {args.out} ({n} intervals)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

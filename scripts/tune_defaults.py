@@ -1,0 +1,98 @@
+"""Measure the app's default block and strengths: the setting search on bundled dilemmas.
+
+``run`` searches one fixed grid (no refinement, so every run has the same points) for each
+stance x dilemma and writes one JSON per run to artifacts/tuning/ (a finished run is skipped, so
+an interrupted measurement resumes). The held-out probe does not depend on the dilemma, so it is
+scored once per stance, on the first dilemma's run. ``summarize`` turns the runs into
+docs/tuning/ (grid.csv, summary.json, tuning.png) and prints the chosen defaults (the rule is in
+sara_core.tune_summary). Run from the repo root, e.g.:
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/tune_defaults.py run
+    .venv/bin/python scripts/tune_defaults.py summarize
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sara_core.tune_grid import TuneGrid  # noqa: E402
+
+STANCES = ("utilitarian", "kantian", "optimistic")
+DILEMMAS = (1, 3, 5, 7, 9, 11, 13)  # every other bundled dilemma: 7 of 14, for time
+GRID = TuneGrid((3, 6, 9, 12, 15, 18, 21, 24), (1.0, 2.0, 4.0, 8.0), (2.0, 4.0, 8.0, 16.0), 0)
+HELD_OUT_ITEMS = 8
+NEW_TOKENS = 24
+RUNS = ROOT / "artifacts" / "tuning"
+DOCS = ROOT / "docs" / "tuning"
+
+
+def run(args: argparse.Namespace) -> int:
+    from sara_core.models import load_model
+    from sara_core.presets import get_dilemma, get_stance
+    from sara_core.tune import tune
+    from sara_core.tune_score import held_out_for
+
+    lm = load_model(args.model)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, position in enumerate(DILEMMAS):
+        dilemma = get_dilemma(position)
+        for stance_name in STANCES:
+            path = out / f"{stance_name}__{dilemma.id}.json"
+            if path.exists():
+                continue
+            stance = get_stance(stance_name)
+            t0 = time.perf_counter()
+            result = tune(
+                lm,
+                dilemma.text,
+                stance.attract,
+                stance.repel,
+                grid=GRID,
+                max_new_tokens=NEW_TOKENS,
+                held_out=held_out_for(stance_name, HELD_OUT_ITEMS) if i == 0 else None,
+                held_out_all=True,
+            )
+            data = result.to_json()
+            data.update(stance=stance_name, dilemma=dilemma.id)
+            path.write_text(json.dumps(data, indent=1))
+            print(f"{path.name}: {time.perf_counter() - t0:.0f} s", flush=True)
+    return 0
+
+
+def summarize(args: argparse.Namespace) -> int:
+    from sara_core.tune_plot import save_tune_figure
+    from sara_core.tune_summary import summarize_runs, write_grid_csv
+
+    runs = [json.loads(p.read_text()) for p in sorted(Path(args.out).glob("*__*.json"))]
+    if not runs:
+        print(f"no runs in {args.out}", file=sys.stderr)
+        return 1
+    summary = summarize_runs(runs)
+    docs = Path(args.docs)
+    docs.mkdir(parents=True, exist_ok=True)
+    write_grid_csv(runs, docs / "grid.csv")
+    (docs / "summary.json").write_text(json.dumps(summary, indent=1))
+    save_tune_figure(summary["figure"], docs / "tuning.png")
+    print(json.dumps(summary["defaults"], indent=1))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("command", choices=["run", "summarize"])
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--out", default=str(RUNS))
+    ap.add_argument("--docs", default=str(DOCS))
+    args = ap.parse_args(argv)
+    return run(args) if args.command == "run" else summarize(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
