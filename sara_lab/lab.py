@@ -91,6 +91,11 @@ class Records:
         with self._lock:
             return self._items.pop(key, None)
 
+    def clear(self) -> None:
+        """Drop every run waiting here."""
+        with self._lock:
+            self._items.clear()
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)
@@ -108,8 +113,11 @@ class Lab:
     files: DownloadFolder = field(default_factory=DownloadFolder)
 
     def close(self) -> None:
-        """End the model schedulers, drop the models and remove the download folder."""
+        """End the model schedulers, drop the models and the runs waiting for their analysis,
+        and remove the download folder (Gradio may keep a closed app's handlers, and with them
+        this lab, alive)."""
         self.models.close()
+        self.records.clear()
         self.files.close()
 
 
@@ -122,7 +130,10 @@ def batching_for(settings: Settings) -> Batching | None:
         max_rows=settings.batch_rows,
         memory_bytes=settings.batch_memory_mb << 20,
         tokens_per_row=MAX_PROMPT_TOKENS + settings.max_new_tokens,
-        max_waiting=settings.queue_size,
+        # every comparison Gradio runs may wait here (a class of 20 pressing at once must not be
+        # refused because the first batch started with one); beyond them Gradio's own queue
+        # holds queue_size more, and refuses the rest
+        max_waiting=settings.concurrency,
     )
 
 

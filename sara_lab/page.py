@@ -252,6 +252,7 @@ def launch(demo: gr.Blocks, settings: Settings, **kwargs: Any) -> Any:
         "footer_links": ["api", "settings"],
         "show_error": False,
         "max_threads": threads,
+        "state_session_capacity": settings.max_sessions,
     }
     options.update(kwargs)
     return demo.launch(**options)

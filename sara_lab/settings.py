@@ -135,8 +135,9 @@ class Settings:
     max_new_tokens: int = 512
     sweep_max_new_tokens: int = 128
     sweep_answer_layers: int = 64  # layers a sweep with answers may cover
-    queue_size: int = 16  # Gradio's waiting line, and the line at each model's scheduler
-    concurrency: int = 24  # comparisons Gradio runs at once (the scheduler batches them)
+    queue_size: int = 16  # requests waiting in Gradio's queue (beyond: "Queue is full")
+    concurrency: int = 24  # comparisons Gradio runs at once (each model's scheduler batches
+    # them, and holds at most this many waiting: beyond, "the model is busy")
     batch_rows: int = 32  # most rows in one batch (also bounded by batch_memory_mb)
     batch_memory_mb: int = 2048  # key/value cache and logits one batch may use
     budget_s: float = 120.0  # a comparison's work ends after this (answers cut as "timeout")
@@ -146,6 +147,8 @@ class Settings:
     max_download_mb: int = 6000  # largest hub model the app downloads (0: no cap)
     file_max_age_s: int = 3600  # uploads, downloads and uploaded steerings are dropped after
     max_records: int = 32  # finished runs kept for their analysis (per app, oldest dropped)
+    max_sessions: int = 300  # sessions whose state Gradio keeps (it also keeps each session's
+    # last outputs, a heatmap included: about 1 MB a visitor; the oldest sessions go first)
 
     @classmethod
     def from_env(
@@ -186,6 +189,7 @@ class Settings:
                 "SARA_FILE_MAX_AGE_S", env.get("SARA_FILE_MAX_AGE_S"), 3600, 10, 1 << 24
             ),
             max_records=_whole("SARA_MAX_RECORDS", env.get("SARA_MAX_RECORDS"), 32, 1, 10_000),
+            max_sessions=_whole("SARA_MAX_SESSIONS", env.get("SARA_MAX_SESSIONS"), 300, 10, 10**6),
         )
         return settings.publicly() if public else settings
 

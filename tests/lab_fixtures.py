@@ -35,12 +35,16 @@ GRADIO_WARNINGS = (
 
 
 def tiny_lab(
-    tiny: LoadedModel, public: bool = False, loader: Callable[[str], LoadedModel] | None = None
+    tiny: LoadedModel,
+    public: bool = False,
+    loader: Callable[[str], LoadedModel] | None = None,
+    **changes: Any,
 ) -> Lab:
     """A lab whose default model "tiny" is ``tiny`` (or whatever ``loader`` returns); as with
-    ``SARA_MODEL``, the operator's model is on the allowlist."""
+    ``SARA_MODEL``, the operator's model is on the allowlist. ``changes`` override settings."""
     settings = Settings.from_env(OFFLINE, public=public)
-    settings = replace(settings, model="tiny", allowlist=("tiny", *settings.allowlist))
+    allow = ("tiny", *settings.allowlist)
+    settings = replace(settings, model="tiny", allowlist=allow, **changes)
     return make_lab(settings, loader or (lambda name: tiny))
 
 
@@ -106,16 +110,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(lm: LoadedModel) -> tuple[gr.Blocks, str]:
-    """Start the real app on ``lm`` (the embedded model) on a free local port."""
+def serve(lm: LoadedModel, **changes: Any) -> tuple[gr.Blocks, str]:
+    """Start the real app on ``lm`` (the embedded model) on a free local port; ``changes``
+    override settings."""
 
     def loader(name: str) -> LoadedModel:
         return lm if canonical(name) == EMBEDDED_ID else load_model(name)
 
-    settings = replace(Settings.from_env(OFFLINE, public=False), model=EMBEDDED_ID)
-    demo = build_app(make_lab(settings, loader))
+    settings = replace(Settings.from_env(OFFLINE, public=False), model=EMBEDDED_ID, **changes)
+    demo, url = serve_lab(make_lab(settings, loader))
+    return demo, url
+
+
+def serve_lab(lab: Lab) -> tuple[gr.Blocks, str]:
+    """Start the real app over ``lab`` on a free local port."""
+    demo = build_app(lab)
     port = free_port()
-    _, url, _ = launch(demo, settings, server_port=port, prevent_thread_lock=True, quiet=True)
+    _, url, _ = launch(demo, lab.settings, server_port=port, prevent_thread_lock=True, quiet=True)
     return demo, url
 
 

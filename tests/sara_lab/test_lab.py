@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from lab_fixtures import tiny_lab
+
 from sara_lab.lab import Records, Stops
 
 
@@ -26,3 +28,12 @@ def test_runs_wait_for_their_analysis_once_and_only_so_many():
     assert records.pop(keys[4]) is None  # served once: its activations are gone
     assert records.pop(None) is None and records.pop({"not": "a key"}) is None
     assert len(records) == 2
+    records.clear()
+    assert len(records) == 0 and records.pop(keys[3]) is None
+
+
+def test_closing_a_lab_drops_the_runs_waiting_for_their_analysis(tiny_lm):
+    lab = tiny_lab(tiny_lm)
+    key = lab.records.put("a finished run")
+    lab.close()
+    assert lab.records.pop(key) is None and len(lab.records) == 0
