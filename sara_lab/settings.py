@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 TRUE = {"1", "true", "yes", "on"}
 OFF = {"0", "false", "no", "off"}
+PUBLIC_TUNE_MAX_POINTS = 32  # a public setting search: the quick grid (24 + 4 refined), no more
 # Names that mean "the embedded model" (sara_core.models.EMBEDDED_ALIASES, written out here because
 # that module imports torch, and this check runs before torch may be imported).
 EMBEDDED_NAMES = {"", "default", "embedded", "embedded:smollm2-135m-instruct"}
@@ -146,6 +147,7 @@ class Settings:
     max_download_mb: int = 6000  # largest hub model the app downloads (0: no cap)
     file_max_age_s: int = 3600  # uploads, downloads and uploaded steerings are dropped after
     max_records: int = 32  # finished runs kept for their analysis (per app, oldest dropped)
+    tune_max_points: int = 400  # most points (coarse + refined) one setting search evaluates
 
     @classmethod
     def from_env(
@@ -186,6 +188,9 @@ class Settings:
                 "SARA_FILE_MAX_AGE_S", env.get("SARA_FILE_MAX_AGE_S"), 3600, 10, 1 << 24
             ),
             max_records=_whole("SARA_MAX_RECORDS", env.get("SARA_MAX_RECORDS"), 32, 1, 10_000),
+            tune_max_points=_whole(
+                "SARA_TUNE_MAX_POINTS", env.get("SARA_TUNE_MAX_POINTS"), 400, 1, 400
+            ),
         )
         return settings.publicly() if public else settings
 
@@ -196,5 +201,10 @@ class Settings:
     def publicly(self) -> Settings:
         """These settings with the public demo's smaller caps."""
         return replace(
-            self, public=True, max_new_tokens=256, sweep_max_new_tokens=32, sweep_answer_layers=10
+            self,
+            public=True,
+            max_new_tokens=256,
+            sweep_max_new_tokens=32,
+            sweep_answer_layers=10,
+            tune_max_points=min(self.tune_max_points, PUBLIC_TUNE_MAX_POINTS),
         )
