@@ -191,6 +191,7 @@ def _settings(lab: Lab, lm: LoadedModel | None) -> dict[str, Component]:
         value=sara0,
         step=0.1,
         label="SARA coefficient λ (paper: 1)",
+        elem_id="sara-coeff",
     )
     out["actadd_coeff"] = gr.Slider(
         -max(ACTADD_COEFF_UI, abs(actadd0)),

@@ -80,6 +80,7 @@ def build(lab: Lab) -> TuneTab:
         interactive=False,
         label="Chosen settings and the baselines",
         wrap=True,
+        column_widths=["17%", "8%", "9%", "9%", "11%", "46%"],
         elem_id="tune-table",
     )
     with gr.Row(equal_height=True):
