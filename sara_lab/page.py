@@ -20,10 +20,13 @@ from sara_lab.handlers import models as model_handlers
 from sara_lab.handlers import presets as preset_handlers
 from sara_lab.handlers import steering_files
 from sara_lab.handlers import sweep as sweep_handlers
+from sara_lab.handlers import tune as tune_handlers
+from sara_lab.handlers import validity as validity_handlers
 from sara_lab.handlers.sweep import SweepRequest
+from sara_lab.handlers.tune import TuneRequest
 from sara_lab.lab import Lab
 from sara_lab.settings import Settings
-from sara_lab.tabs import about, model, steer, sweep
+from sara_lab.tabs import about, model, steer, sweep, tune
 from sara_lab.theme import CSS, THEME
 
 TITLE = "SARA steering lab"
@@ -54,6 +57,7 @@ def build_app(lab: Lab, start_loading: bool = True) -> gr.Blocks:
         uploaded_state = gr.State(None, time_to_live=age)  # an uploaded steering's tensors
         record_state = gr.State(None)  # the key of the finished run in lab.records
         best_layer_state = gr.State(None)
+        chosen_state = gr.State(None)  # the last search's chosen settings
 
         gr.Markdown(
             f"# {TITLE}\nSteer what a language model argues with **SARA** and compare it with "
@@ -64,11 +68,13 @@ def build_app(lab: Lab, start_loading: bool = True) -> gr.Blocks:
             render.model_markdown(lm0, lab.models.error(), lab.models.default),
             elem_id="model-status",
         )
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Steer", id="steer"):
                 st = steer.build(lab, lm0)
             with gr.Tab("Layer sweep", id="sweep"):
                 sw = sweep.build(lab)
+            with gr.Tab("Find a setting", id="tune"):
+                tn = tune.build(lab)
             with gr.Tab("Model", id="model"):
                 mt = model.build(lab, lm0)
             with gr.Tab("About SARA", id="about"):
@@ -77,6 +83,26 @@ def build_app(lab: Lab, start_loading: bool = True) -> gr.Blocks:
         f, p = st.fields, st.pickers
 
         # -- the page, the model and the texts -------------------------------------------------
+        validity_views = [st.validity, mt.validity]
+        page_quiet: dict[str, Any] = {
+            "api_visibility": "private",
+            "concurrency_limit": None,
+            "concurrency_id": "page",
+            "show_progress": "hidden",
+        }
+
+        def show_validity(name: str | None) -> tuple[Any, Any]:
+            return validity_handlers.show(lab, name)
+
+        def check_validity(
+            name: str | None, request: gr.Request | None = None, progress: Any = PROGRESS
+        ) -> Iterator[tuple[Any, Any]]:
+            session = getattr(request, "session_hash", None)
+            yield from validity_handlers.check(lab, name, progress, session)
+
+        def stop_validity(request: gr.Request | None = None) -> None:
+            validity_handlers.stop(lab, getattr(request, "session_hash", None))
+
         demo.load(
             lambda name: model_handlers.page_load(lab, name),
             inputs=[model_state],
@@ -85,7 +111,7 @@ def build_app(lab: Lab, start_loading: bool = True) -> gr.Blocks:
             concurrency_limit=None,
             concurrency_id="page",
             show_progress="minimal",
-        )
+        ).then(show_validity, [model_state], validity_views, **page_quiet)
 
         def switch_model(
             choice: str | None, custom: str | None, current: str | None, progress: Any = PROGRESS
@@ -99,7 +125,16 @@ def build_app(lab: Lab, start_loading: bool = True) -> gr.Blocks:
             api_visibility="private",
             concurrency_id="load",
             concurrency_limit=1,
+        ).success(show_validity, [model_state], validity_views, **page_quiet)
+        mt.check.click(
+            check_validity,
+            inputs=[model_state],
+            outputs=validity_views,
+            api_visibility="private",
+            concurrency_id="validity",
+            concurrency_limit=1,
         )
+        mt.check_stop.click(stop_validity, None, None, **QUICK)
         p.stance.change(
             lambda name, stances: preset_handlers.pick_stance(lab, name, stances),
             inputs=[p.stance, stances_state],
@@ -231,6 +266,45 @@ def build_app(lab: Lab, start_loading: bool = True) -> gr.Blocks:
             lambda best: gr.update(value=best) if best is not None else gr.skip(),
             inputs=[best_layer_state],
             outputs=[f["layer"]],
+            **QUICK,
+        )
+
+        # -- the setting search ------------------------------------------------------------------
+        def run_tune(
+            model_name: str | None,
+            request: gr.Request | None = None,
+            progress: Any = PROGRESS,
+            **values: Any,
+        ) -> Iterator[tuple[Any, ...]]:
+            session = getattr(request, "session_hash", None)
+            yield from tune_handlers.tune_event(lab, values, model_name, progress, session)
+
+        def stop_tune(request: gr.Request | None = None) -> None:
+            tune_handlers.stop(lab, getattr(request, "session_hash", None))
+
+        tune_sources = {
+            **f,  # texts, k, scope, sign and ActAdd mode come from the Steer tab
+            "methods": tn.methods,
+            "quick": tn.quick,
+            "max_ppl_ratio": tn.max_ppl_ratio,
+        }
+        tn.run.click(
+            run_tune,
+            inputs=[model_state],
+            inputs_kwargs={name: tune_sources[name] for name in TuneRequest.names()},
+            outputs=[tn.plot, tn.table, tn.summary, tn.data, chosen_state],
+            api_name="tune",
+            api_description="Find a block and strength for SARA and ActAdd: the effect-against-"
+            "cost figure, the chosen settings, a summary and the whole search as JSON.",
+            preprocess=False,
+            concurrency_id="tune",
+            concurrency_limit=2,
+        ).then(tune_handlers.pick_update, chosen_state, tn.pick, **QUICK)
+        tn.stop.click(stop_tune, None, None, **QUICK)
+        tn.use.click(
+            tune_handlers.use_setting,
+            inputs=[chosen_state, tn.pick],
+            outputs=[f["layer"], f["sara_coeff"], f["actadd_coeff"], tabs, tn.note],
             **QUICK,
         )
     return demo

@@ -8,6 +8,7 @@ import pandas as pd  # a dependency of gradio
 from matplotlib.figure import Figure
 
 from sara_core import plots
+from sara_core.evaluation.model_validity import ModelValidity
 from sara_core.generation import CompareResult
 from sara_core.models import LoadedModel
 from sara_core.sara import SaraResult
@@ -148,3 +149,121 @@ def sweep_summary(result: SweepResult, answers: bool) -> str:
             f"*{result.original_answer}*"
         )
     return summary + "."
+
+
+# -- the setting search (Find a setting tab) ---------------------------------------------------
+TUNE_HEADERS = ["setting", "block", "strength", "effect", "cost (ppl ×)", "answer (first words)"]
+TUNE_NAMES = {"sara": "SARA", "actadd": "ActAdd", "prompted": "Prompted", "unsteered": "Unsteered"}
+STRENGTH = {"sara": "λ", "actadd": "c"}
+
+
+def setting_label(method: str, setting: dict[str, Any]) -> str:
+    """e.g. "SARA: block 12, λ 2" for a chosen {"layer", "coeff"}."""
+    sym = STRENGTH.get(method, "×")
+    return f"{TUNE_NAMES.get(method, method)}: block {setting['layer']}, {sym} {setting['coeff']:g}"
+
+
+def _rounded(value: Any, digits: int) -> Any:
+    return round(value, digits) if isinstance(value, int | float) else None
+
+
+def tune_table(data: dict[str, Any]) -> pd.DataFrame:
+    """One row per chosen setting (or "none passed the guard"), then the two baselines."""
+    rows: list[list[Any]] = []
+    for method, point in (data.get("chosen") or {}).items():
+        name = f"{TUNE_NAMES.get(method, method)} (chosen)"
+        if point is None:
+            rows.append([name, None, None, None, None, "no setting passed the guard"])
+            continue
+        rows.append(_tune_row(name, point))
+    for key in ("prompted", "unsteered"):
+        if data.get(key):
+            rows.append(_tune_row(f"{TUNE_NAMES[key]} (baseline)", data[key]))
+    return pd.DataFrame(rows, columns=TUNE_HEADERS)
+
+
+def _tune_row(name: str, p: dict[str, Any]) -> list[Any]:
+    words = " ".join(str(p.get("answer") or "").split()[:16])
+    return [
+        name,
+        p.get("layer"),
+        p.get("coeff"),
+        _rounded(p.get("effect"), 3),
+        _rounded(p.get("ppl_ratio"), 2),
+        words,
+    ]
+
+
+def tune_summary(data: dict[str, Any]) -> str:
+    """What the search found: per method the chosen setting (or none), and the prompted one."""
+    timing, settings = data.get("timing") or {}, data.get("settings") or {}
+    grid = "quick" if settings.get("quick") else "full"
+    parts = [
+        f"Searched **{timing.get('points', len(data.get('grid', [])))}** points "
+        f"({grid} grid) in {timing.get('total_s', 0):.0f} s; the guard allows answers up to "
+        f"{settings.get('max_ppl_ratio', 1.5):g}× as perplexing as the unsteered one."
+    ]
+    for method, p in (data.get("chosen") or {}).items():
+        name = TUNE_NAMES.get(method, method)
+        if p is None:
+            parts.append(f"{name}: no setting passed the guard.")
+        else:
+            parts.append(
+                f"**{setting_label(method, p)}**: effect {p['effect']:+.3f} nats/token at "
+                f"{p['ppl_ratio']:.2f}× the perplexity."
+            )
+    prompted = data.get("prompted")
+    if prompted and isinstance(prompted.get("effect"), int | float):
+        parts.append(f"The prompted baseline (no steering): effect {prompted['effect']:+.3f}.")
+    return " ".join(parts)
+
+
+# -- can this model show it? (Model tab, and a line on the Steer tab) --------------------------
+VALIDITY_UNKNOWN = (
+    "Whether this model takes a stance when asked in words is not measured yet: the **Model** "
+    "tab can check it."
+)
+SOURCES = {"shipped": "measured for this repository", "cache": "measured on this server"}
+
+
+def model_size(lm: LoadedModel) -> str:
+    """The parameter count, rounded for reading: "135M", "1.5B"."""
+    n = sum(p.numel() for p in lm.model.parameters())
+    return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{max(1, round(n / 1e6))}M"
+
+
+def validity_line(validity: ModelValidity | None, size: str = "") -> str:
+    """The line above the Steer tab's answers: can this model show a stance at all?"""
+    if validity is None:
+        return VALIDITY_UNKNOWN
+    message = validity.message()
+    if size and message.startswith("This model"):
+        message = f"This {size} model" + message[len("This model") :]
+    return f"**Can this model show it?** {message}"
+
+
+def validity_markdown(validity: ModelValidity | None, name: str = "") -> str:
+    """The Model tab's table: per bank and stance, the prompted shift toward the stance's pole."""
+    if validity is None:
+        return (
+            f"Not measured yet for `{name}`. **Check this model** asks it the forced-choice "
+            "questions of the moral and sentiment banks with and without the stance written "
+            "into the prompt (a minute or two on a CPU)."
+        )
+    rows = [
+        "| bank | stance | toward | prompted shift of P(toward) [95% CI] | moves? |",
+        "|---|---|---|---|---|",
+    ]
+    for s in validity.stances:
+        rows.append(
+            f"| {s.bank} | {s.stance} | {s.toward} | {s.shift.text()} (n={s.shift.n}) | "
+            f"{'yes' if s.valid else 'no'} |"
+        )
+    grid = "quick (16 items per bank)" if validity.quick else "every item"
+    where = SOURCES.get(validity.source, "measured now")
+    return (
+        f"{validity.message()}\n\n" + "\n".join(rows) + f"\n\n<small>`{validity.model}`, {grid}, "
+        f'{where}. A stance "moves" when the whole interval lies above 0: asked in words, the '
+        "model prefers that pole's answers. Where it does not, a steering method's null result "
+        "says nothing about the method.</small>"
+    )

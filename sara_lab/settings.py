@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 TRUE = {"1", "true", "yes", "on"}
 OFF = {"0", "false", "no", "off"}
+PUBLIC_TUNE_MAX_POINTS = 32  # a public setting search: the quick grid (24 + 4 refined), no more
 # Names that mean "the embedded model" (sara_core.models.EMBEDDED_ALIASES, written out here because
 # that module imports torch, and this check runs before torch may be imported).
 EMBEDDED_NAMES = {"", "default", "embedded", "embedded:smollm2-135m-instruct"}
@@ -149,6 +150,7 @@ class Settings:
     max_records: int = 32  # finished runs kept for their analysis (per app, oldest dropped)
     max_sessions: int = 300  # sessions whose state Gradio keeps (it also keeps each session's
     # last outputs, a heatmap included: about 1 MB a visitor; the oldest sessions go first)
+    tune_max_points: int = 400  # most points (coarse + refined) one setting search evaluates
 
     @classmethod
     def from_env(
@@ -190,6 +192,9 @@ class Settings:
             ),
             max_records=_whole("SARA_MAX_RECORDS", env.get("SARA_MAX_RECORDS"), 32, 1, 10_000),
             max_sessions=_whole("SARA_MAX_SESSIONS", env.get("SARA_MAX_SESSIONS"), 300, 10, 10**6),
+            tune_max_points=_whole(
+                "SARA_TUNE_MAX_POINTS", env.get("SARA_TUNE_MAX_POINTS"), 400, 1, 400
+            ),
         )
         return settings.publicly() if public else settings
 
@@ -200,5 +205,10 @@ class Settings:
     def publicly(self) -> Settings:
         """These settings with the public demo's smaller caps."""
         return replace(
-            self, public=True, max_new_tokens=256, sweep_max_new_tokens=32, sweep_answer_layers=10
+            self,
+            public=True,
+            max_new_tokens=256,
+            sweep_max_new_tokens=32,
+            sweep_answer_layers=10,
+            tune_max_points=min(self.tune_max_points, PUBLIC_TUNE_MAX_POINTS),
         )

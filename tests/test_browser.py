@@ -184,7 +184,8 @@ def test_a_person_compares_three_answers_in_the_browser(driver, app_url):
         what="the three answers",
     )
     full = time.perf_counter() - start
-    answers = [_value(driver, f"#answer-{n} textarea") for n in ("original", "sara", "actadd")]
+    names = ("original", "sara", "actadd", "prompted")  # the 4th: the stance in the prompt
+    answers = [_value(driver, f"#answer-{n} textarea") for n in names]
     assert all(a.strip() for a in answers), answers
     _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#heatmap img"), 60, "the heatmap")
     _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#similarity img"), what="3x3 plot")
@@ -268,3 +269,78 @@ def test_bad_input_in_the_browser_shows_an_error_and_the_page_keeps_working(driv
     swap.click()
     _wait(driver, lambda d: _value(d, "#repel textarea") == "", what="the swap")
     assert _value(driver, "#attract textarea").startswith("Only moral duties")
+
+
+def _tab(drv, name: str):
+    from selenium.webdriver.common.by import By
+
+    return next(
+        b for b in drv.find_elements(By.CSS_SELECTOR, "button[role=tab]") if b.text.strip() == name
+    )
+
+
+def test_a_person_finds_a_setting_and_loads_it_into_the_steer_tab(driver, app_url):
+    """The Steer tab says whether the model can show a stance; the search runs (SARA only,
+    stopped after its first chunk of points, to stay short on a CPU) and one click loads the
+    chosen block and strength into the Steer tab."""
+    from selenium.webdriver.common.by import By
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    driver.get(app_url)
+    _wait(driver, lambda d: d.find_element(By.ID, "compare-btn").is_enabled(), 300, "the model")
+    _wait(
+        driver,
+        lambda d: "does not take a moral stance" in d.find_element(By.ID, "validity-line").text,
+        60,
+        "the validity line",
+    )
+    assert "135M model" in driver.find_element(By.ID, "validity-line").text
+    assert driver.find_element(By.ID, "answer-prompted").is_displayed()
+    driver.execute_script("document.getElementById('compare-btn').scrollIntoView({block: 'start'})")
+    time.sleep(0.5)
+    driver.save_screenshot(str(SHOTS / "app_steer_validity.png"))
+
+    _tab(driver, "Find a setting").click()
+    actadd = _wait(
+        driver,
+        lambda d: [
+            label
+            for label in d.find_elements(By.CSS_SELECTOR, "#tune-methods label")
+            if label.text.strip() == "ActAdd" and label.is_displayed()
+        ],
+        what="the methods",
+    )[0]
+    actadd.click()  # SARA only: half the points
+    driver.find_element(By.ID, "tune-run").click()
+    _wait(
+        driver,
+        lambda d: "Searching: step 2 of" in d.find_element(By.ID, "tune-summary").text,
+        600,
+        "the first chunk of points",
+    )
+    driver.find_element(By.ID, "tune-stop").click()
+    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#tune-plot img"), 300, "the figure")
+    summary = driver.find_element(By.ID, "tune-summary").text
+    assert "Stopped after" in summary and "points" in summary, summary
+    assert "SARA (chosen)" in driver.find_element(By.ID, "tune-table").text
+    chosen = _wait(
+        driver,
+        lambda d: [
+            label.text
+            for label in d.find_elements(By.CSS_SELECTOR, "#tune-pick label")
+            if label.text.startswith("SARA: block")
+        ],
+        30,
+        "a chosen setting",
+    )[0]
+    _full_page_shot(driver, SHOTS / "app_tune.png")
+    block = int(chosen.split("block ")[1].split(",")[0])
+    strength = float(chosen.split("λ ")[1])
+    driver.find_element(By.ID, "tune-use").click()
+    _wait(driver, lambda d: d.find_element(By.ID, "compare-btn").is_displayed(), what="Steer")
+    _wait(
+        driver,
+        lambda d: _value(d, "#layer input[type=number]") == str(block),
+        what="the block in the layer slider",
+    )
+    assert float(_value(driver, "#sara-coeff input[type=number]")) == strength

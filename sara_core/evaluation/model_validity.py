@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,10 @@ STANCES = {"moral": ("utilitarian", "kantian"), "sentiment": ("optimistic", "pes
 VERSION = 1
 """Bumped when the measure changes, so older cached results are measured again."""
 QUICK_ITEMS = 16
+
+
+class ValidityStopped(Exception):
+    """The measurement was stopped before it covered every bank (nothing is cached)."""
 
 
 @dataclass(frozen=True)
@@ -126,11 +132,21 @@ def cache_path(model: str, quick: bool) -> Path:
 
 
 def measure_validity(
-    lm: LoadedModel, quick: bool = True, n_boot: int = 2000, seed: int = 0
+    lm: LoadedModel,
+    quick: bool = True,
+    n_boot: int = 2000,
+    seed: int = 0,
+    progress: Callable[[int, int, str], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> ModelValidity:
-    """The prompted shift for both stances of each bundled bank (one batched pass per bank)."""
+    """The prompted shift for both stances of each bundled bank (one batched pass per bank).
+
+    ``progress(done, total, bank)`` is called after each bank; a set ``stop`` raises
+    :class:`ValidityStopped` before the next one."""
     out = []
-    for name, stance_names in STANCES.items():
+    for done, (name, stance_names) in enumerate(STANCES.items()):
+        if stop is not None and stop.is_set():
+            raise ValidityStopped(f"stopped after {done} of {len(STANCES)} banks")
         bank = get_choice_bank(name)
         items = quick_items(bank, QUICK_ITEMS) if quick else list(bank.items)
         stances = [get_stance(s) for s in stance_names]
@@ -144,7 +160,31 @@ def measure_validity(
             sign = 1.0 if pole == first else -1.0
             d = paired_shift(sign * probs[s.name], sign * probs["unsteered"], n_boot, seed)
             out.append(StanceValidity(name, s.name, pole, d))
+        if progress is not None:
+            progress(done + 1, len(STANCES), name)
     return ModelValidity(lm.name, quick, out)
+
+
+def stored_validity(model: str, quick: bool = True) -> ModelValidity | None:
+    """The result already known for ``model`` without measuring: the shipped file, else the
+    user cache (``quick`` or full); None when there is none."""
+    places = [(shipped_path(model), "shipped"), (cache_path(model, quick), "cache")]
+    places.append((cache_path(model, not quick), "cache"))
+    for path, source in places:
+        found = _read(path, source)
+        if found is not None:
+            return found
+    return None
+
+
+def save_validity(result: ModelValidity) -> None:
+    """Keep ``result`` in the user cache (a read-only cache is no reason to fail)."""
+    path = cache_path(result.model, result.quick)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result.to_json(), indent=2), encoding="utf-8")
+    except OSError:
+        pass
 
 
 def model_validity(lm: LoadedModel, quick: bool = True, refresh: bool = False) -> ModelValidity:
@@ -157,12 +197,7 @@ def model_validity(lm: LoadedModel, quick: bool = True, refresh: bool = False) -
             if found is not None:
                 return found
     result = measure_validity(lm, quick)
-    path = cache_path(lm.name, quick)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result.to_json(), indent=2), encoding="utf-8")
-    except OSError:  # a read-only cache is no reason to fail
-        pass
+    save_validity(result)
     return result
 
 

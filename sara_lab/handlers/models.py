@@ -11,6 +11,7 @@ import gradio as gr
 
 from sara_core.models import LoadedModel, ModelBusyError, ModelLoadError
 from sara_lab import render
+from sara_lab.defaults import initial_layer
 from sara_lab.models import canonical
 
 if TYPE_CHECKING:
@@ -22,11 +23,12 @@ PAGE_LOAD_WAIT_S = 600.0  # a page opened while the model loads waits this long 
 
 
 def layer_update(lm: LoadedModel, value: int | None = None) -> Any:
-    """The layer slider sized for ``lm``: blocks 0..n-1, on its default block unless given."""
+    """The layer slider sized for ``lm``: blocks 0..n-1, on its measured default block (else
+    the middle one) unless given."""
     return gr.update(
         minimum=0,
         maximum=lm.n_layers - 1,
-        value=lm.default_layer if value is None else value,
+        value=initial_layer(lm) if value is None else value,
         label=f"Layer (block 0–{lm.n_layers - 1}; default {lm.default_layer})",
         visible=True,
     )

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
+from sara_core.evaluation.model_validity import stored_validity
 from sara_core.models import LoadedModel
+from sara_lab.render import validity_markdown
 
 if TYPE_CHECKING:
     from sara_lab.lab import Lab
@@ -20,6 +22,9 @@ class ModelTab:
     load: gr.Button
     note: gr.Markdown
     info: gr.JSON
+    validity: gr.Markdown
+    check: gr.Button
+    check_stop: gr.Button
 
 
 def build(lab: Lab, lm: LoadedModel | None) -> ModelTab:
@@ -46,4 +51,11 @@ def build(lab: Lab, lm: LoadedModel | None) -> ModelTab:
         load = gr.Button("Load model", scale=1)
     note = gr.Markdown("")
     info = gr.JSON(value=lm.describe() if lm else None, label="Loaded model")
-    return ModelTab(pick, custom, load, note, info)
+    gr.Markdown("### Can this model show it?")
+    validity = gr.Markdown(
+        validity_markdown(stored_validity(lm.name), lm.name) if lm else "", elem_id="validity"
+    )
+    with gr.Row():
+        check = gr.Button("Check this model", scale=3, elem_id="validity-check")
+        check_stop = gr.Button("■ Stop", variant="stop", scale=1, elem_id="validity-stop")
+    return ModelTab(pick, custom, load, note, info, validity, check, check_stop)

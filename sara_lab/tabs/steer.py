@@ -13,13 +13,15 @@ import gradio as gr
 from gradio.components import Component
 
 from sara_core.actadd import MODES
+from sara_core.evaluation.model_validity import stored_validity
 from sara_core.models import LoadedModel
 from sara_core.request import CompareRequest
 from sara_core.sara import SCOPES, SIGNS
 from sara_core.validation import MAX_PROMPT_TOKENS, MAX_TEXT_CHARS
+from sara_lab.defaults import initial_example, initial_strengths, model_defaults
 from sara_lab.handlers.models import READY
 from sara_lab.handlers.presets import dilemma_choices, stance_choices, stance_markdown
-from sara_lab.render import UNIT_HEADERS
+from sara_lab.render import UNIT_HEADERS, model_size, validity_line
 
 if TYPE_CHECKING:
     from sara_lab.lab import Lab
@@ -67,6 +69,7 @@ class SteerTab:
     steering_md: gr.Markdown
     preset_file: gr.File
     preset_md: gr.Markdown
+    validity: gr.Markdown  # can this model show a stance at all?
 
 
 def answer_box(label: str, elem_id: str) -> gr.Textbox:
@@ -104,10 +107,10 @@ def layer_slider(lm: LoadedModel | None) -> gr.Slider:
 
 def _texts(lab: Lab) -> tuple[dict[str, Component], Pickers]:
     """The left column: the dilemma, its bank, the stance and the attract/repel boxes."""
-    stance0 = lab.presets.default_stance()
+    dilemma0, stance0 = initial_example(lab.presets, model_defaults(lab.models.default))
     texts: dict[str, Component] = {}
     texts["dilemma"] = gr.Textbox(
-        value=lab.presets.default_dilemma(),
+        value=dilemma0,
         label="Dilemma (the prompt the model answers)",
         info=f"Up to {MAX_PROMPT_TOKENS} tokens.",
         lines=3,
@@ -177,15 +180,25 @@ def _texts(lab: Lab) -> tuple[dict[str, Component], Pickers]:
 def _settings(lab: Lab, lm: LoadedModel | None) -> dict[str, Component]:
     """The right column: where and how strongly to steer, decoding, and the advanced options."""
     cap = lab.settings.max_new_tokens
+    sara0, actadd0 = initial_strengths(lm.name if lm else lab.models.default)
     out: dict[str, Component] = {"layer": layer_slider(lm)}
     out["k"] = gr.Slider(
         0, K_UI_MAX, value=0, step=1, label="k: SVD directions kept (0 = auto, the shortest text)"
     )
     out["sara_coeff"] = gr.Slider(
-        -SARA_COEFF_UI, SARA_COEFF_UI, value=1.0, step=0.1, label="SARA coefficient λ (paper: 1)"
+        -max(SARA_COEFF_UI, abs(sara0)),
+        max(SARA_COEFF_UI, abs(sara0)),
+        value=sara0,
+        step=0.1,
+        label="SARA coefficient λ (paper: 1)",
+        elem_id="sara-coeff",
     )
     out["actadd_coeff"] = gr.Slider(
-        -ACTADD_COEFF_UI, ACTADD_COEFF_UI, value=4.0, step=0.5, label="ActAdd coefficient c"
+        -max(ACTADD_COEFF_UI, abs(actadd0)),
+        max(ACTADD_COEFF_UI, abs(actadd0)),
+        value=actadd0,
+        step=0.5,
+        label="ActAdd coefficient c",
     )
     out["scope"] = gr.Radio(
         list(SCOPES),
@@ -240,6 +253,10 @@ def build(lab: Lab, lm: LoadedModel | None) -> SteerTab:
         )
         stop = gr.Button("■ Stop", variant="stop", size="lg", scale=1, elem_id="compare-stop")
     status = gr.Markdown("", elem_id="run-status", label="status")
+    validity = gr.Markdown(
+        validity_line(stored_validity(lm.name), model_size(lm)) if lm else "",
+        elem_id="validity-line",
+    )
     with gr.Row(equal_height=True):
         answers = [answer_box(label, f"answer-{key}") for key, label in ANSWERS]
     gr.Markdown("### What SARA did")
@@ -316,4 +333,5 @@ def build(lab: Lab, lm: LoadedModel | None) -> SteerTab:
         steering_md=steering_md,
         preset_file=preset_file,
         preset_md=preset_md,
+        validity=validity,
     )

@@ -12,6 +12,7 @@ from sara_core.models import EMBEDDED_ID
 from sara_core.request import CompareRequest
 from sara_lab.handlers.models import page_load
 from sara_lab.handlers.sweep import SweepRequest
+from sara_lab.handlers.tune import TuneRequest
 from sara_lab.page import build_app
 
 pytestmark = [pytest.mark.filterwarnings(w) for w in GRADIO_WARNINGS]
@@ -25,7 +26,7 @@ def tiny():
 def test_the_api_exposes_compare_with_the_request_fields_in_order(tiny):
     demo = build_app(tiny_lab(tiny), start_loading=False)
     info = demo.get_api_info()["named_endpoints"]
-    assert set(info) == {"/compare", "/sweep"}  # every other event is private
+    assert set(info) == {"/compare", "/sweep", "/tune"}  # every other event is private
     params = info["/compare"]["parameters"]
     names = [p["parameter_name"] for p in params]
     assert names == CompareRequest.names()
@@ -55,6 +56,13 @@ def test_the_api_exposes_compare_with_the_request_fields_in_order(tiny):
     sweep = [p["parameter_name"] for p in info["/sweep"]["parameters"]]
     assert sweep == SweepRequest.names()
     assert info["/sweep"]["parameters"][-1]["parameter_default"] is None
+    tune = {p["parameter_name"]: p for p in info["/tune"]["parameters"]}
+    assert list(tune) == TuneRequest.names()
+    assert tune["quick"]["parameter_default"] is True
+    assert tune["methods"]["parameter_default"] == ["sara", "actadd"]
+    assert tune["max_ppl_ratio"]["parameter_default"] == 1.5
+    returns = [r["component"] for r in info["/tune"]["returns"]]
+    assert returns == ["Plot", "Dataframe", "Markdown", "Json"]  # the figure and the JSON
 
 
 def test_the_page_says_the_model_is_loading_until_it_is_ready(tiny):
