@@ -130,6 +130,7 @@ def batching_for(settings: Settings) -> Batching | None:
         max_rows=settings.batch_rows,
         memory_bytes=settings.batch_memory_mb << 20,
         tokens_per_row=MAX_PROMPT_TOKENS + settings.max_new_tokens,
+        window_s=settings.batch_window_ms / 1000,
         # every comparison Gradio runs may wait here (a class of 20 pressing at once must not be
         # refused because the first batch started with one); beyond them Gradio's own queue
         # holds queue_size more, and refuses the rest

@@ -60,12 +60,10 @@ def timing_markdown(result: CompareResult, wall_s: float, first_s: float | None)
     )
 
 
-def growing(texts: tuple[str, str, str]) -> str:
-    """Which answer is being written now (they fill in the order original, SARA, ActAdd)."""
-    for name, text in zip(("ActAdd", "SARA"), (texts[2], texts[1]), strict=True):
-        if text:
-            return name
-    return "Original"
+def generating(texts: tuple[str, ...]) -> str:
+    """The status while the answers grow: they are rows of one batch, so they grow together."""
+    words = sum(len(t.split()) for t in texts)
+    return f"Writing the {len(texts)} answers side by side: {words} words so far…"
 
 
 def units_table(result: SaraResult, coeff: float, n: int = 8) -> list[list[Any]]:

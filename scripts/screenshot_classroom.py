@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url", default="http://127.0.0.1:7860")
     ap.add_argument("--visitors", type=int, default=3, choices=range(2, 7))
-    ap.add_argument("--words", type=int, default=12, help="capture once every answer has this many")
+    ap.add_argument("--words", type=int, default=8, help="capture once every answer has this many")
     ap.add_argument("--out", default="artifacts/screenshots/classroom.png")
     args = ap.parse_args(argv)
 
@@ -57,9 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with ThreadPoolExecutor(len(drivers)) as pool:
             list(pool.map(lambda d: _ready(d, args.url, 300), drivers))
+        buttons = [drv.find_element(By.ID, "compare-btn") for drv in drivers]
         start = time.perf_counter()
-        for drv in drivers:  # as close together as one process can press buttons
-            drv.find_element(By.ID, "compare-btn").click()
+        with ThreadPoolExecutor(len(buttons)) as pool:  # everyone presses at the same moment
+            list(pool.map(lambda b: b.click(), buttons))
 
         def growing(drv: webdriver.Chrome) -> bool:
             return all(len(_answer(drv, n).split()) >= args.words for n in ("original", "sara"))

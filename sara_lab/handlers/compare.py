@@ -222,7 +222,8 @@ def _compare(
             now = time.perf_counter()
             if any(texts) and now - last_emit >= STREAM_INTERVAL_S:
                 last_emit = now
-                status = f"Generating the {render.growing(texts)} answer…"
+                shown = (*texts, prompted) if request.prompted else texts
+                status = render.generating(shown)
                 yield (*texts, status, prompted, gr.skip())
     except Exception as exc:  # noqa: BLE001
         if stop.requested:  # withdrawn while it waited: no answer, no error

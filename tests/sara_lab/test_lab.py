@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from lab_fixtures import tiny_lab
 
-from sara_lab.lab import Records, Stops
+from sara_lab.lab import Records, Stops, batching_for
+from sara_lab.settings import Settings
 
 
 def test_a_stop_press_is_told_apart_from_the_work_ending_itself():
@@ -37,3 +38,10 @@ def test_closing_a_lab_drops_the_runs_waiting_for_their_analysis(tiny_lm):
     key = lab.records.put("a finished run")
     lab.close()
     assert lab.records.pop(key) is None and len(lab.records) == 0
+
+
+def test_the_batch_window_comes_from_the_settings():
+    """Browsers' clicks reach the server hundreds of ms apart: the window is the settings'."""
+    batching = batching_for(Settings.from_env({"SARA_BATCH_WINDOW_MS": "120"}))
+    assert batching is not None and batching.window_s == 0.12
+    assert batching_for(Settings.from_env({})).window_s == 0.3  # type: ignore[union-attr]

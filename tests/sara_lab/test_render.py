@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sara_core.generation import CompareResult
-from sara_lab.render import growing, timing_markdown
+from sara_lab.render import generating, timing_markdown
 
 
 def _result(**settings) -> CompareResult:
@@ -30,7 +30,7 @@ def test_the_status_line_names_time_speed_and_settings():
     assert "first words" not in line and line.endswith("canonical signs · ActAdd every-position")
 
 
-def test_the_growing_answer_is_the_last_one_with_text():
-    assert growing(("", "", "")) == "Original"
-    assert growing(("a", "b", "")) == "SARA"
-    assert growing(("a", "b", "c")) == "ActAdd"
+def test_the_status_counts_the_answers_and_their_words():
+    assert generating(("", "", "")) == "Writing the 3 answers side by side: 0 words so far…"
+    assert generating(("a b", "c", "", "d e f")).startswith("Writing the 4 answers")
+    assert generating(("a b", "c", "", "d e f")).endswith(": 6 words so far…")

@@ -109,11 +109,13 @@ def test_request_limits_and_resource_caps_from_the_environment():
         "SARA_MAX_RECORDS": "5",
         "SARA_QUEUE_SIZE": "4",
         "SARA_MAX_SESSIONS": "50",
+        "SARA_BATCH_WINDOW_MS": "120",
     }
     s = Settings.from_env(env)
     assert s.limits() == Limits(30.0, 2.5, 10.0, 5.0)
     assert (s.concurrency, s.batch_rows, s.batch_memory_mb, s.max_download_mb) == (8, 12, 512, 0)
     assert (s.file_max_age_s, s.max_records, s.queue_size, s.max_sessions) == (600, 5, 4, 50)
+    assert s.batch_window_ms == 120 and Settings.from_env({}).batch_window_ms == 300
     d = Settings.from_env({})
     assert (d.budget_s, d.queue_timeout_s, d.idle_timeout_s, d.lock_timeout_s) == (
         120.0,
