@@ -1,5 +1,7 @@
 """Rebuild docs/evaluation/report.md from the files the evidence runs wrote (no model needed):
-presets/validity/<model>.json, docs/evaluation/choice/*.json and docs/evaluation/rerun/.
+presets/validity/<model>.json, docs/evaluation/positive_control.json,
+docs/evaluation/choice/*.json, docs/evaluation/rerun/ and the notes in
+docs/evaluation/deviations.md (appended as written).
 Run from the repo root:
     .venv/bin/python scripts/evidence_report.py
 """
@@ -23,9 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="embedded:smollm2-135m-instruct")
     ap.add_argument("--out", default=str(DOCS / "report.md"))
+    ap.add_argument("--notes", default=str(DOCS / "deviations.md"))
     args = ap.parse_args(argv)
-    inp = load_inputs(DOCS / "choice", shipped_path(args.model), DOCS / "rerun")
-    n = write_evidence_report(inp, Path(args.out))
+    positive = DOCS / "positive_control.json"
+    inp = load_inputs(DOCS / "choice", shipped_path(args.model), DOCS / "rerun", positive)
+    notes = Path(args.notes)
+    extra = notes.read_text(encoding="utf-8").splitlines() if notes.is_file() else None
+    n = write_evidence_report(inp, Path(args.out), extra)
     print(f"wrote {args.out} ({n} intervals)")
     return 0
 

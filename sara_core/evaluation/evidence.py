@@ -31,6 +31,7 @@ class EvidenceInputs:
     """Everything the report is written from (any part may be missing)."""
 
     validity: Json | None = None
+    positive: Json | None = None
     choice: list[Json] = field(default_factory=list)
     strength: list[Json] = field(default_factory=list)
     layers: list[Json] = field(default_factory=list)
@@ -44,10 +45,15 @@ def _json(path: Path) -> Json:
     return data
 
 
-def load_inputs(choice_dir: Path, validity: Path, rerun: Path | None) -> EvidenceInputs:
-    """The runs' files: choice JSONs, strength-*.json, layers-*.json, the validity file and
-    the rerun's summary.json and results.csv."""
+def load_inputs(
+    choice_dir: Path, validity: Path, rerun: Path | None, positive: Path | None = None
+) -> EvidenceInputs:
+    """The runs' files: choice JSONs, strength-*.json, layers-*.json, the validity file, the
+    positive control (scripts/choice_positive_control.py) and the rerun's summary.json and
+    results.csv."""
     inp = EvidenceInputs(validity=_json(validity) if validity.is_file() else None)
+    if positive is not None and positive.is_file():
+        inp.positive = _json(positive)
     for path in sorted(choice_dir.glob("*.json")):
         data = _json(path)
         kind = "strength" if path.name.startswith("strength-") else "layers"
@@ -113,7 +119,43 @@ def section_validity(inp: EvidenceInputs) -> list[str]:
                 f"- **{bank}**: prompting does not move this model toward either "
                 f"pole, so steering results on this bank {NOT_READABLE}."
             )
-    return [*lines, "", f"In short: {v['message']}", ""]
+    return [*lines, "", f"In short: {v['message']}", "", *section_positive(inp)]
+
+
+def section_positive(inp: EvidenceInputs) -> list[str]:
+    """The measure's positive control: does a plain request ("Answer as a strict utilitarian")
+    move P(pole)? If it does, the measure can see an effect on that bank; the stance validity
+    above still decides which steering results are compared."""
+    pc = inp.positive
+    if pc is None:
+        return ["The positive control for the measure (plain requests) was not run.", ""]
+    lines = [
+        "### Positive control for the measure (plain requests)",
+        "",
+        "The stances' attract sentences are statements, not requests. Here every item is asked "
+        "under a plain request for each pole instead (the shift toward the requested pole).",
+        "",
+        "| bank | request -> pole | shift | moves |",
+        "|---|---|---|---|",
+    ]
+    verdicts = []
+    for bank, by_pole in pc["banks"].items():
+        for pole, d in by_pole.items():
+            text = pc["instructions"][bank][pole]
+            ok = "yes" if d["valid"] else "no"
+            lines.append(f'| {bank} | "{text[:48]}..." -> {pole} | {ci_text(d)} | {ok} |')
+        moved = [p for p, d in by_pole.items() if d["valid"]]
+        if moved:
+            verdicts.append(
+                f"- **{bank}**: a plain request moves P({', '.join(moved)}), so the measure "
+                "can detect an effect on this bank."
+            )
+        else:
+            verdicts.append(
+                f"- **{bank}**: not even a plain request moves P(pole) above 0, so on this "
+                "model the measure shows no effect on this bank at all."
+            )
+    return [*lines, "", *verdicts, ""]
 
 
 def section_methods(inp: EvidenceInputs) -> list[str]:
