@@ -26,9 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="embedded:smollm2-135m-instruct")
     ap.add_argument("--out", default=str(DOCS / "report.md"))
     ap.add_argument("--notes", default=str(DOCS / "deviations.md"))
+    ap.add_argument("--rerun", default=str(DOCS / "rerun"), help="the run of section 5")
     args = ap.parse_args(argv)
     positive = DOCS / "positive_control.json"
-    inp = load_inputs(DOCS / "choice", shipped_path(args.model), DOCS / "rerun", positive)
+    inp = load_inputs(DOCS / "choice", shipped_path(args.model), Path(args.rerun), positive)
     notes = Path(args.notes)
     extra = notes.read_text(encoding="utf-8").splitlines() if notes.is_file() else None
     n = write_evidence_report(inp, Path(args.out), extra)

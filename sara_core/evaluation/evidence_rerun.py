@@ -66,9 +66,21 @@ def section_config(summary: Json, n: int) -> list[str]:
         ["SARA (prompt scope)", "ActAdd", *[METHOD_LABEL[m] for m in c.get("extra_methods", [])]]
     )
     gen = summary["seconds"].get("generation")
+    relabelled = (
+        []
+        if gen
+        else [
+            "**Not a new run.** These answers were generated before this report's runs were fixed "
+            "and have been read before; they were labelled again by the shipped judge and the "
+            "collapse rules (v1) and summarised as fixed in advance. Read them as a description, "
+            "not as a test.",
+            "",
+        ]
+    )
     return [
-        "## 5. The pre-print's experiment, rerun on this model",
+        "## 5. The pre-print's experiment on this model",
         "",
+        *relabelled,
         f"{n} answers: dilemmas {', '.join(c['dilemmas'])}; stances {', '.join(c['stances'])}; "
         f"blocks {', '.join(map(str, c['layers']))}; {c['reps']} repetitions per (dilemma, "
         f"stance, layer, method), {c['baseline_reps']} original answers per dilemma; methods "

@@ -181,3 +181,12 @@ def test_the_positive_control_says_on_which_bank_the_measure_can_see_an_effect(t
     path.write_text(json.dumps(pc))
     inp = E.load_inputs(tmp_path / "choice", tmp_path / "missing.json", None, path)
     assert inp.positive == pc and inp.choice == []
+
+
+def test_answers_labelled_again_are_not_presented_as_a_new_run(tmp_path):
+    summary, rows = rerun()
+    E.write_evidence_report(E.EvidenceInputs(summary=summary, rows=rows), tmp_path / "a.md")
+    assert "Not a new run" not in (tmp_path / "a.md").read_text()
+    summary["seconds"]["generation"] = None  # rebuilt from an earlier results.csv
+    E.write_evidence_report(E.EvidenceInputs(summary=summary, rows=rows), tmp_path / "b.md")
+    assert "**Not a new run.**" in (tmp_path / "b.md").read_text()
