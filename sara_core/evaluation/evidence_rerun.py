@@ -66,6 +66,7 @@ def section_config(summary: Json, n: int) -> list[str]:
         ["SARA (prompt scope)", "ActAdd", *[METHOD_LABEL[m] for m in c.get("extra_methods", [])]]
     )
     gen = summary["seconds"].get("generation")
+    total = summary["seconds"]["total"]
     relabelled = (
         []
         if gen
@@ -86,10 +87,14 @@ def section_config(summary: Json, n: int) -> list[str]:
         f"stance, layer, method), {c['baseline_reps']} original answers per dilemma; methods "
         f"{methods}; the pre-print's decoding (temperature {c['temperature']}, top_p "
         f"{c['top_p']}, {c['max_new_tokens']} new tokens), SARA lambda {c['sara_coeff']}, "
-        f"ActAdd c {c['actadd_coeff']}. Generated {c.get('batch_size', 16)} answers per batch"
-        + (f" in {gen / 60:.0f} min" if gen else "")
-        + f" (total with labelling and the questionnaire {summary['seconds']['total'] / 60:.0f}"
-        " min).",
+        f"ActAdd c {c['actadd_coeff']}. "
+        + (
+            f"Generated {c.get('batch_size', 16)} answers per batch in {gen / 60:.0f} min "
+            f"(total with labelling{' and the questionnaire' if summary.get('mfq') else ''} "
+            f"{total / 60:.0f} min)."
+            if gen
+            else f"Labelled and summarised again in {total / 60:.0f} min."
+        ),
         "",
     ]
 
@@ -239,7 +244,9 @@ def section_rerun(inp: EvidenceInputs) -> list[str]:
         *scope_lines(inp.rows, s["config"]["n_boot"], s["config"]["seed"]),
         "",
         *[p + "\n" for p in pics],
-        f"Every table of the run (per block, the headline, the questionnaire) is in "
+        "Every table of the run (per block, the headline"
+        + (", the questionnaire" if s.get("mfq") else "")
+        + ") is in "
         f"[{inp.rerun_dir}/report.md]({inp.rerun_dir}/report.md) and "
         f"[{inp.rerun_dir}/summary.json]({inp.rerun_dir}/summary.json).",
         "",
