@@ -144,7 +144,8 @@ def section_positive(inp: EvidenceInputs) -> list[str]:
         for pole, d in by_pole.items():
             text = pc["instructions"][bank][pole]
             ok = "yes" if d["valid"] else "no"
-            lines.append(f'| {bank} | "{text[:48]}..." -> {pole} | {ci_text(d)} | {ok} |')
+            short = text if len(text) <= 48 else text[:48].rstrip() + "..."
+            lines.append(f'| {bank} | "{short}" -> {pole} | {ci_text(d)} | {ok} |')
         moved = [p for p, d in by_pole.items() if d["valid"]]
         if moved:
             verdicts.append(
@@ -156,6 +157,10 @@ def section_positive(inp: EvidenceInputs) -> list[str]:
                 f"- **{bank}**: not even a plain request moves P(pole) above 0, so on this "
                 "model the measure shows no effect on this bank at all."
             )
+    verdicts.append(
+        "- Which steering results are compared is still decided by the stances' own sentences "
+        "(the table above), as fixed in the amendment to the preregistration."
+    )
     return [*lines, "", *verdicts, ""]
 
 
