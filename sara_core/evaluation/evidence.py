@@ -249,11 +249,21 @@ def section_strength(inp: EvidenceInputs) -> list[str]:
             f"**{d['finding']}**" + _strength_caveat(inp, d),
             "",
         ]
-    if inp.validity is not None and all(_strength_caveat(inp, d) for d in inp.strength):
-        lines += [
+    if inp.validity is None:
+        return lines
+    valid = [d for d in inp.strength if not _strength_caveat(inp, d)]
+    if not valid:
+        return [
+            *lines,
             "**In one sentence:** no matched-strength comparison was made on a pole this model "
             "takes when asked, so whether SARA moves this model more than ActAdd at equal cost "
             "is not answered here.",
+            "",
+        ]
+    for d in valid:
+        lines += [
+            f"**In one sentence**, on the pole this model takes when asked ({d['bank']}, "
+            f"{d['toward']}): {d['finding']}",
             "",
         ]
     return lines

@@ -126,7 +126,10 @@ def test_a_strength_finding_on_a_bank_the_model_cannot_show_is_flagged(tmp_path)
     assert "0.25 (too_short 4)" in text
     moral, sentiment = text.split("### Bank")[1:3]
     assert "cannot be read as evidence" in moral and "cannot be read" not in sentiment
-    assert "In one sentence" not in text  # the sentiment sweep is on a valid pole
+    assert (
+        "**In one sentence**, on the pole this model takes when asked (sentiment, negative)" in text
+    )
+    assert "no matched-strength comparison" not in text
     E.write_evidence_report(E.EvidenceInputs(validity=validity(), strength=[d]), tmp_path / "m")
     assert "**In one sentence:** no matched-strength comparison" in (tmp_path / "m").read_text()
 
