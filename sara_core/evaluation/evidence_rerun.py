@@ -60,7 +60,10 @@ def _pooled(summary: Json) -> list[Json]:
     return out
 
 
-def section_config(summary: Json, n: int) -> list[str]:
+TITLE = "## 5. The pre-print's experiment on this model"
+
+
+def section_config(summary: Json, n: int, title: str = TITLE) -> list[str]:
     c = summary["config"]
     methods = ", ".join(
         ["SARA (prompt scope)", "ActAdd", *[METHOD_LABEL[m] for m in c.get("extra_methods", [])]]
@@ -79,7 +82,7 @@ def section_config(summary: Json, n: int) -> list[str]:
         ]
     )
     return [
-        "## 5. The pre-print's experiment on this model",
+        title,
         "",
         *relabelled,
         f"{n} answers: dilemmas {', '.join(c['dilemmas'])}; stances {', '.join(c['stances'])}; "
@@ -229,14 +232,14 @@ def scope_lines(rows: Sequence[AnswerRow], n_boot: int, seed: int) -> list[str]:
     ]
 
 
-def section_rerun(inp: EvidenceInputs) -> list[str]:
+def section_rerun(inp: EvidenceInputs, title: str = TITLE) -> list[str]:
     if inp.summary is None:
         return []
     s = inp.summary
     figs = s.get("figures", {})
     pics = [f"![{k}]({inp.rerun_dir}/{v})" for k, v in figs.items() if k in ("groups", "coherence")]
     return [
-        *section_config(s, s["n_answers"]),
+        *section_config(s, s["n_answers"], title),
         *section_paper(s),
         *section_collapse(s),
         *section_coherent(s, inp.rows),
