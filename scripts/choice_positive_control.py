@@ -13,6 +13,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "docs/evaluation/positive_control.json"))
     args = ap.parse_args(argv)
     lm = load_model(args.model)
-    out = {"model": lm.name, "instructions": INSTRUCTIONS, "banks": {}}
+    out: dict[str, Any] = {"model": lm.name, "instructions": INSTRUCTIONS, "banks": {}}
     t0 = time.perf_counter()
     for name, by_pole in INSTRUCTIONS.items():
         bank = get_choice_bank(name)

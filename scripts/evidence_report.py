@@ -1,5 +1,8 @@
-"""Rebuild docs/evaluation/report.md from the files the evidence runs wrote (no model needed):
-presets/validity/<model>.json, docs/evaluation/choice/*.json and docs/evaluation/rerun/.
+"""Rebuild docs/evaluation/evidence.md from the files the evidence runs wrote (no model needed):
+presets/validity/<model>.json, docs/evaluation/positive_control.json,
+docs/evaluation/choice/*.json, the run of the pre-print's experiment in docs/evaluation/
+(summary.json, results.csv, its own report.md) and the notes in
+docs/evaluation/deviations.md (appended as written).
 Run from the repo root:
     .venv/bin/python scripts/evidence_report.py
 """
@@ -7,6 +10,7 @@ Run from the repo root:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sara_core.evaluation.evidence import load_inputs, write_evidence_report  # noqa: E402
+from sara_core.evaluation.evidence_rerun import section_rerun  # noqa: E402
 from sara_core.evaluation.model_validity import shipped_path  # noqa: E402
 
 DOCS = ROOT / "docs/evaluation"
@@ -22,10 +27,29 @@ DOCS = ROOT / "docs/evaluation"
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="embedded:smollm2-135m-instruct")
-    ap.add_argument("--out", default=str(DOCS / "report.md"))
+    ap.add_argument("--out", default=str(DOCS / "evidence.md"))
+    ap.add_argument("--notes", default=str(DOCS / "deviations.md"))
+    ap.add_argument("--rerun", default=str(DOCS), help="the run of section 5")
+    ap.add_argument(
+        "--reduced",
+        default=str(DOCS / "rerun-L15"),
+        help="a reduced rerun of the pre-print's experiment, section 6 (when present)",
+    )
     args = ap.parse_args(argv)
-    inp = load_inputs(DOCS / "choice", shipped_path(args.model), DOCS / "rerun")
-    n = write_evidence_report(inp, Path(args.out))
+    positive = DOCS / "positive_control.json"
+    inp = load_inputs(DOCS / "choice", shipped_path(args.model), Path(args.rerun), positive)
+    out = Path(args.out)
+    inp.rerun_dir = os.path.relpath(args.rerun, out.parent)  # links from the report's folder
+    notes = Path(args.notes)
+    extra = notes.read_text(encoding="utf-8").splitlines() if notes.is_file() else []
+    reduced = load_inputs(
+        Path(args.reduced) / "none", Path(args.reduced) / "none", Path(args.reduced)
+    )
+    if reduced.summary is not None:
+        reduced.rerun_dir = os.path.relpath(args.reduced, out.parent)
+        title = "## 6. The pre-print's experiment, rerun at one block (reduced)"
+        extra = [*section_rerun(reduced, title), *extra]
+    n = write_evidence_report(inp, out, extra)
     print(f"wrote {args.out} ({n} intervals)")
     return 0
 

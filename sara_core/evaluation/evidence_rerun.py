@@ -60,24 +60,44 @@ def _pooled(summary: Json) -> list[Json]:
     return out
 
 
-def section_config(summary: Json, n: int) -> list[str]:
+TITLE = "## 5. The pre-print's experiment on this model"
+
+
+def section_config(summary: Json, n: int, title: str = TITLE) -> list[str]:
     c = summary["config"]
     methods = ", ".join(
         ["SARA (prompt scope)", "ActAdd", *[METHOD_LABEL[m] for m in c.get("extra_methods", [])]]
     )
     gen = summary["seconds"].get("generation")
+    total = summary["seconds"]["total"]
+    relabelled = (
+        []
+        if gen
+        else [
+            "**Not a new run.** These answers were generated before this report's runs were fixed "
+            "and have been read before; they were labelled again by the shipped judge and the "
+            "collapse rules (v1) and summarised as fixed in advance. Read them as a description, "
+            "not as a test.",
+            "",
+        ]
+    )
     return [
-        "## 5. The pre-print's experiment, rerun on this model",
+        title,
         "",
+        *relabelled,
         f"{n} answers: dilemmas {', '.join(c['dilemmas'])}; stances {', '.join(c['stances'])}; "
         f"blocks {', '.join(map(str, c['layers']))}; {c['reps']} repetitions per (dilemma, "
         f"stance, layer, method), {c['baseline_reps']} original answers per dilemma; methods "
         f"{methods}; the pre-print's decoding (temperature {c['temperature']}, top_p "
         f"{c['top_p']}, {c['max_new_tokens']} new tokens), SARA lambda {c['sara_coeff']}, "
-        f"ActAdd c {c['actadd_coeff']}. Generated {c.get('batch_size', 16)} answers per batch"
-        + (f" in {gen / 60:.0f} min" if gen else "")
-        + f" (total with labelling and the questionnaire {summary['seconds']['total'] / 60:.0f}"
-        " min).",
+        f"ActAdd c {c['actadd_coeff']}. "
+        + (
+            f"Generated {c.get('batch_size', 16)} answers per batch in {gen / 60:.0f} min "
+            f"(total with labelling{' and the questionnaire' if summary.get('mfq') else ''} "
+            f"{total / 60:.0f} min)."
+            if gen
+            else f"Labelled and summarised again in {total / 60:.0f} min."
+        ),
         "",
     ]
 
@@ -212,14 +232,14 @@ def scope_lines(rows: Sequence[AnswerRow], n_boot: int, seed: int) -> list[str]:
     ]
 
 
-def section_rerun(inp: EvidenceInputs) -> list[str]:
+def section_rerun(inp: EvidenceInputs, title: str = TITLE) -> list[str]:
     if inp.summary is None:
         return []
     s = inp.summary
     figs = s.get("figures", {})
     pics = [f"![{k}]({inp.rerun_dir}/{v})" for k, v in figs.items() if k in ("groups", "coherence")]
     return [
-        *section_config(s, s["n_answers"]),
+        *section_config(s, s["n_answers"], title),
         *section_paper(s),
         *section_collapse(s),
         *section_coherent(s, inp.rows),
@@ -227,7 +247,9 @@ def section_rerun(inp: EvidenceInputs) -> list[str]:
         *scope_lines(inp.rows, s["config"]["n_boot"], s["config"]["seed"]),
         "",
         *[p + "\n" for p in pics],
-        f"Every table of the run (per block, the headline, the questionnaire) is in "
+        "Every table of the run (per block, the headline"
+        + (", the questionnaire" if s.get("mfq") else "")
+        + ") is in "
         f"[{inp.rerun_dir}/report.md]({inp.rerun_dir}/report.md) and "
         f"[{inp.rerun_dir}/summary.json]({inp.rerun_dir}/summary.json).",
         "",

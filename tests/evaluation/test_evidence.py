@@ -126,6 +126,12 @@ def test_a_strength_finding_on_a_bank_the_model_cannot_show_is_flagged(tmp_path)
     assert "0.25 (too_short 4)" in text
     moral, sentiment = text.split("### Bank")[1:3]
     assert "cannot be read as evidence" in moral and "cannot be read" not in sentiment
+    assert (
+        "**In one sentence**, on the pole this model takes when asked (sentiment, negative)" in text
+    )
+    assert "no matched-strength comparison" not in text
+    E.write_evidence_report(E.EvidenceInputs(validity=validity(), strength=[d]), tmp_path / "m")
+    assert "**In one sentence:** no matched-strength comparison" in (tmp_path / "m").read_text()
 
 
 def test_the_interval_count_is_exact_on_a_validity_only_report(tmp_path):
@@ -154,3 +160,39 @@ def test_scope_lines_pair_the_two_sara_scopes_by_seed():
     assert "10 pairs" in line and "collapsed +0.400 [" in line
     assert "perplexity +1.000 [+1.000, +1.000]" in line
     assert scope_lines([r for r in rows if r.method == "sara"], 200, 0) == []
+
+
+def test_the_positive_control_says_on_which_bank_the_measure_can_see_an_effect(tmp_path):
+    def d(mean, lo, hi):
+        return {"mean": mean, "ci": [lo, hi], "n": 40, "valid": lo > 0}
+
+    pc = {
+        "instructions": {
+            "moral": {"consequences": "Answer as a strict utilitarian.", "duties": "Kant."},
+            "sentiment": {"positive": "Cheerful.", "negative": "Gloomy."},
+        },
+        "banks": {
+            "moral": {"consequences": d(0.0, -0.01, 0.01), "duties": d(0.01, -0.01, 0.02)},
+            "sentiment": {"positive": d(0.1, 0.05, 0.15), "negative": d(0.0, -0.02, 0.02)},
+        },
+    }
+    n = E.write_evidence_report(E.EvidenceInputs(validity=validity(), positive=pc), tmp_path / "r")
+    text = (tmp_path / "r").read_text()
+    assert n == 8  # four prompted shifts, four plain requests
+    assert "**moral**: not even a plain request moves" in text
+    assert "**sentiment**: a plain request moves P(positive)" in text
+    assert text.index("### Positive control") > text.index("## 1. Can this model")
+    (tmp_path / "choice").mkdir()
+    path = tmp_path / "positive_control.json"
+    path.write_text(json.dumps(pc))
+    inp = E.load_inputs(tmp_path / "choice", tmp_path / "missing.json", None, path)
+    assert inp.positive == pc and inp.choice == []
+
+
+def test_answers_labelled_again_are_not_presented_as_a_new_run(tmp_path):
+    summary, rows = rerun()
+    E.write_evidence_report(E.EvidenceInputs(summary=summary, rows=rows), tmp_path / "a.md")
+    assert "Not a new run" not in (tmp_path / "a.md").read_text()
+    summary["seconds"]["generation"] = None  # rebuilt from an earlier results.csv
+    E.write_evidence_report(E.EvidenceInputs(summary=summary, rows=rows), tmp_path / "b.md")
+    assert "**Not a new run.**" in (tmp_path / "b.md").read_text()

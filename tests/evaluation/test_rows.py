@@ -45,5 +45,10 @@ def test_judge_columns_round_trip_and_old_files_lack_them(tmp_path):
     R.write_csv([row], tmp_path / "r.csv")
     (back,) = R.read_csv(tmp_path / "r.csv")
     assert back.judge_coherent is False and back.judge_reason == row.judge_reason
-    old = R.read_csv(ROOT / "docs" / "evaluation" / "results.csv")[0]
+    lines = (tmp_path / "r.csv").read_text().splitlines()  # a file from before the judge columns
+    header = lines[0].split(",")
+    assert header[-2:] == ["judge_coherent", "judge_reason"]
+    rows = [lines[0].rsplit(",", 2)[0]] + [line.rsplit(",", 2)[0] for line in lines[1:]]
+    (tmp_path / "old.csv").write_text("\n".join(rows) + "\n")
+    (old,) = R.read_csv(tmp_path / "old.csv")
     assert old.judge_coherent is None and old.judge_reason == ""
