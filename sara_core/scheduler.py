@@ -120,11 +120,12 @@ class BatchScheduler:
 
         ``queue_timeout`` bounds the wait for a place in a batch (then the job is withdrawn and
         QueueTimeoutError raised). Setting ``job.stop`` while it waits withdraws it at once.
-        ``on_wait(ahead)`` is called about once a second while it waits (a heartbeat for the UI).
+        ``on_wait(ahead)`` is called about once a second while it waits, from the first second on
+        (a heartbeat for the UI).
         """
         self.submit(job)
         limit = None if queue_timeout is None else job.submitted_at + queue_timeout
-        last_beat = 0.0
+        last_beat = time.monotonic()  # the first beat after a second: a batch's window is no wait
         while not job.started.wait(poll_s):
             if on_wait is not None and time.monotonic() - last_beat >= 1.0:
                 last_beat = time.monotonic()
