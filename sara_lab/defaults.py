@@ -42,6 +42,13 @@ def initial_layer(lm: LoadedModel) -> int:
     return lm.default_layer
 
 
+def layer_label(lm: LoadedModel) -> str:
+    """The layer slider's label: the blocks, where it starts and why, and what null means."""
+    start, middle = initial_layer(lm), lm.default_layer
+    why = f"starts at {start}, measured for this model; " if start != middle else ""
+    return f"Layer (block 0–{lm.n_layers - 1}; {why}empty in the API = the middle, {middle})"
+
+
 def initial_strengths(name: str | None) -> tuple[float, float]:
     """SARA's λ and ActAdd's c the sliders start at."""
     entry = model_defaults(name)

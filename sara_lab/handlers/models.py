@@ -11,7 +11,7 @@ import gradio as gr
 
 from sara_core.models import LoadedModel, ModelBusyError, ModelLoadError
 from sara_lab import render
-from sara_lab.defaults import initial_layer
+from sara_lab.defaults import initial_layer, layer_label
 from sara_lab.models import canonical
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def layer_update(lm: LoadedModel, value: int | None = None) -> Any:
         minimum=0,
         maximum=lm.n_layers - 1,
         value=initial_layer(lm) if value is None else value,
-        label=f"Layer (block 0–{lm.n_layers - 1}; default {lm.default_layer})",
+        label=layer_label(lm),
         visible=True,
     )
 

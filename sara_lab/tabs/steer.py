@@ -18,7 +18,7 @@ from sara_core.models import LoadedModel
 from sara_core.request import CompareRequest
 from sara_core.sara import SCOPES, SIGNS
 from sara_core.validation import MAX_PROMPT_TOKENS, MAX_TEXT_CHARS
-from sara_lab.defaults import initial_example, initial_strengths, model_defaults
+from sara_lab.defaults import initial_example, initial_strengths, layer_label, model_defaults
 from sara_lab.handlers.models import READY
 from sara_lab.handlers.presets import dilemma_choices, stance_choices, stance_markdown
 from sara_lab.render import UNIT_HEADERS, model_size, validity_line
@@ -97,7 +97,7 @@ def layer_slider(lm: LoadedModel | None) -> gr.Slider:
         minimum=0,
         maximum=(lm.n_layers - 1) if lm else LAYERS_BEFORE_LOAD - 1,
         step=1,
-        label=f"Layer (block 0–{lm.n_layers - 1}; default {lm.default_layer})" if lm else "Layer",
+        label=layer_label(lm) if lm else "Layer",
         visible=False,
         elem_id="layer",
     )

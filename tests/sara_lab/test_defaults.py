@@ -34,12 +34,15 @@ def test_without_an_entry_the_old_defaults_stay(tiny, monkeypatch):
     presets = bundled_presets()
     assert defaults.initial_layer(tiny) == tiny.default_layer
     assert defaults.initial_strengths("tiny-llama") == (1.0, 4.0)
+    assert "measured" not in defaults.layer_label(tiny)
     text, stance = defaults.initial_example(presets, None)
     assert (text, stance) == (presets.default_dilemma(), presets.default_stance())
 
 
 def test_an_entry_sets_the_block_strengths_and_example(tiny, measured):
     assert defaults.initial_layer(tiny) == 1 != tiny.default_layer
+    label = defaults.layer_label(tiny)  # the slider says why it does not start in the middle
+    assert "starts at 1, measured" in label and f"the middle, {tiny.default_layer}" in label
     assert defaults.initial_strengths("tiny-llama") == (2.5, 8.0)
     presets = bundled_presets()
     text, stance = defaults.initial_example(presets, defaults.model_defaults("tiny-llama"))
