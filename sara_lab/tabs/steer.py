@@ -121,7 +121,8 @@ def _texts(lab: Lab) -> tuple[dict[str, Component], Pickers]:
     with gr.Row():
         dilemma_pick = gr.Dropdown(
             choices=dilemma_choices(lab.presets.dilemmas),
-            value=None,
+            # the bank shows the example the page opens with
+            value=next((d.id for d in lab.presets.dilemmas if dilemma0.endswith(d.text)), None),
             label="Dilemma bank",
             scale=3,
             elem_id="dilemma-bank",

@@ -74,6 +74,7 @@ def test_the_page_opens_on_the_measured_setting(tiny, measured):
     assert (
         by_id["dilemma"].value.startswith(PAPER_PREFIX) and "runaway tram" in by_id["dilemma"].value
     )
+    assert by_id["dilemma-bank"].value == "trolley_switch"  # the bank shows which dilemma it is
     assert by_label["SARA coefficient λ (paper: 1)"].value == 2.5
     assert by_label["ActAdd coefficient c"].value == 8.0
     layer = page_load(lab, None)[1]
