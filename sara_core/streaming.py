@@ -85,6 +85,14 @@ class ThreadStream(Generic[U, R]):
         finally:
             self.stop.set()
 
+    def then_result(self) -> Generator[U | R, None, None]:
+        """The updates, then the work's result if it returned one: one generator for callers
+        that hand the stream on without this object (the sweep and the search, on ZeroGPU too).
+        Closing it early stops the work, as closing the iteration does."""
+        yield from self
+        if self.result is not None:
+            yield self.result
+
     def close(self) -> None:
         """Stop the work at its next check."""
         self.stop.set()

@@ -21,6 +21,28 @@ def test_updates_arrive_in_order_and_the_result_is_kept():
     assert stream.result == "done"
 
 
+def test_then_result_yields_the_updates_then_the_result_and_closing_it_stops_the_work():
+    def work(emit, stop):
+        for i in range(3):
+            emit(i)
+        return "done"
+
+    assert list(stream_in_thread(work).then_result()) == [0, 1, 2, "done"]
+
+    stopped = threading.Event()
+
+    def endless(emit, stop):
+        while not stop.is_set():
+            emit(0)
+            time.sleep(0.001)
+        stopped.set()
+
+    items = stream_in_thread(endless).then_result()
+    next(items)
+    items.close()  # a client that leaves
+    assert stopped.wait(5)
+
+
 def test_errors_are_raised_in_the_consumer():
     def work(emit, stop):
         emit(1)

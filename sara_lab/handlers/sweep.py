@@ -149,12 +149,7 @@ def sweep_stream(
         idle_timeout=limits.idle_timeout_s,
         timeout=limits.budget_s,
     )
-    try:
-        yield from stream
-    finally:
-        stream.close()
-    if stream.result is not None:
-        yield stream.result
+    yield from stream.then_result()
 
 
 def sweep(

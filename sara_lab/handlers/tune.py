@@ -153,12 +153,7 @@ def tune_stream(
         idle_timeout=limits.idle_timeout_s,
         timeout=None if limits.budget_s is None else limits.budget_s + GRACE_S,
     )
-    try:
-        yield from stream
-    finally:
-        stream.close()
-    if stream.result is not None:
-        yield stream.result
+    yield from stream.then_result()
 
 
 def tune_event(
