@@ -266,7 +266,8 @@ def run_compare(args: argparse.Namespace) -> int:
             prompt=dilemma,
         )
     if args.json:
-        print(json.dumps(result.to_json(), indent=2, default=str))
+        out = {**result.to_json(), "model_info": lm.describe()}
+        print(json.dumps(out, indent=2, default=str))
         return 0
     s = result.settings
     print(

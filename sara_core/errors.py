@@ -9,3 +9,7 @@ class ModelLoadError(RuntimeError):
 
 class ModelBusyError(RuntimeError):
     """The model stayed busy with other work for longer than the caller would wait."""
+
+
+class ModelTooLargeError(ModelLoadError):
+    """The model cannot fit the memory available; refused before any weight was read."""

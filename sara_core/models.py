@@ -34,7 +34,7 @@ from sara_core.embedded import (
     embedded_gguf_path,
     embedded_tokenizer,
 )
-from sara_core.errors import ModelBusyError, ModelLoadError
+from sara_core.errors import ModelBusyError, ModelLoadError, ModelTooLargeError
 from sara_core.random_models import is_random_id
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ __all__ = [
     "LoadedModel",
     "ModelBusyError",
     "ModelLoadError",
+    "ModelTooLargeError",
     "cache_dir",
     "embedded_cache_path",
     "embedded_gguf_path",
@@ -273,7 +274,7 @@ def _plan_memory(
     try:
         memory.check_fits(name, need, available, device)
     except memory.DoesNotFitError as exc:
-        raise ModelLoadError(str(exc)) from None
+        raise ModelTooLargeError(str(exc)) from None
     return dtype
 
 

@@ -34,14 +34,7 @@ PROMPT = "Should I tell my friend the truth?"
 ATTRACT, REPEL = "I am happy and hopeful.", "I am sad and hopeless."
 LAYER = 13
 
-PEAK_SCRIPT = """
-import atexit, json, resource, runpy, sys
-def peak():
-    print("PEAK " + str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024), file=sys.stderr)
-atexit.register(peak)
-sys.argv = ["sara_core", *sys.argv[1:]]
-runpy.run_module("sara_core", run_name="__main__")
-"""
+PEAK_SCRIPT = ROOT / "scripts" / "peak_rss.py"
 
 
 def test_the_cli_compares_within_the_memory_bound():
@@ -51,7 +44,7 @@ def test_the_cli_compares_within_the_memory_bound():
     args += ["--repel", REPEL, "--layer", str(LAYER), "--max-new-tokens", "2", "--json"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SARA_")}
     out = subprocess.run(
-        [sys.executable, "-c", PEAK_SCRIPT, *args],
+        [sys.executable, str(PEAK_SCRIPT), *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
