@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from sara_core.hub_errors import check_hub, explain_load_error
+
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -281,6 +283,7 @@ def embedded_cache_path() -> Path:
 def _load_pretrained(
     src: str | Path, device: torch.device, dtype: torch.dtype, report: Progress, **kw: Any
 ) -> tuple[Any, Any]:
+    check_hub(str(src))  # a hub model the hub will not give fails now, in one line, not retried
     report("loading transformers", 0.1)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -339,7 +342,7 @@ def load_model(
         try:
             model, tok = _load_pretrained(src, dev, dt, report)
         except (OSError, ValueError, KeyError) as exc:
-            raise ModelLoadError(f"could not load model {model_id!r}: {_first_line(exc)}") from exc
+            raise ModelLoadError(explain_load_error(exc, model_id)) from exc
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     loaded = LoadedModel(
