@@ -19,6 +19,9 @@ PUBLIC_TUNE_MAX_POINTS = 32  # a public setting search: the quick grid (24 + 4 r
 # Names that mean "the embedded model" (sara_core.models.EMBEDDED_ALIASES, written out here because
 # that module imports torch, and this check runs before torch may be imported).
 EMBEDDED_NAMES = {"", "default", "embedded", "embedded:smollm2-135m-instruct"}
+# A model of a real model's shape with random weights (sara_core builds it, for tests and
+# benchmarks): never a hub id, and never served in public mode.
+RANDOM_PREFIX = "random:"
 
 
 def flag(value: str | None) -> bool:
@@ -35,10 +38,21 @@ def public_mode(environ: Mapping[str, str]) -> bool:
     return flag(value) or (on_space and (value or "").strip().lower() not in OFF)
 
 
+def is_random(name: str) -> bool:
+    """A ``random:NAME`` model (random weights of a real shape)."""
+    return name.strip().startswith(RANDOM_PREFIX)
+
+
 def is_hub_id(name: str) -> bool:
-    """A model name that is neither the embedded model nor a local folder (so: the hub)."""
+    """A model name that is neither the embedded model, a random-weight model nor a local
+    folder (so: the hub)."""
     name = name.strip()
-    return bool(name) and name not in EMBEDDED_NAMES and not os.path.isdir(os.path.expanduser(name))
+    return (
+        bool(name)
+        and name not in EMBEDDED_NAMES
+        and not is_random(name)
+        and not os.path.isdir(os.path.expanduser(name))
+    )
 
 
 def configure_environment(environ: MutableMapping[str, str] = os.environ) -> None:
@@ -209,10 +223,11 @@ class Settings:
         return Limits(self.budget_s, self.queue_timeout_s, self.idle_timeout_s, self.lock_timeout_s)
 
     def publicly(self) -> Settings:
-        """These settings with the public demo's smaller caps."""
+        """These settings with the public demo's smaller caps (and no random-weight models)."""
         return replace(
             self,
             public=True,
+            allowlist=tuple(m for m in self.allowlist if not is_random(m)),
             max_new_tokens=256,
             sweep_max_new_tokens=32,
             sweep_answer_layers=10,
