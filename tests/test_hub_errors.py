@@ -150,12 +150,14 @@ def test_the_reason_is_read_from_the_classes_of_the_chain_not_the_text():
         except BaseException as caught:  # noqa: BLE001
             return caught
 
-    wrapped = raised_from(OSError("/srv/secret: gated, see https://x"), hf.OfflineModeIsEnabled("x"))
+    offline = hf.OfflineModeIsEnabled("x")
+    wrapped = raised_from(OSError("/srv/secret: gated, see https://x"), offline)
     assert "/srv/secret" not in (hub_reason(wrapped, "a/b") or "")
     assert "switched off" in (hub_reason(wrapped, "a/b") or "")
     assert hub_reason(KeyError("gated"), "a/b") is None
     assert hub_reason(TimeoutError("a lock"), "a/b") is None  # not every timeout is the network
-    assert explain_load_error(KeyError("model_type"), "a/b") == "could not load model 'a/b': 'model_type'"
+    other = explain_load_error(KeyError("model_type"), "a/b")
+    assert other == "could not load model 'a/b': 'model_type'"
     loop = OSError("outer")
     loop.__context__ = OSError("inner")
     loop.__context__.__context__ = loop  # chains can loop
