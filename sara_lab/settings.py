@@ -168,6 +168,9 @@ class Settings:
     max_sessions: int = 300  # sessions whose state Gradio keeps (it also keeps each session's
     # last outputs, a heatmap included: about 1 MB a visitor; the oldest sessions go first)
     tune_max_points: int = 400  # most points (coarse + refined) one setting search evaluates
+    # ZeroGPU is on (the spaces package's own configuration, sara_lab.zerogpu.active, not an
+    # environment variable of ours): no cross-request batching, Stop closes the stream
+    zero_gpu: bool = False
 
     @classmethod
     def from_env(
@@ -175,7 +178,10 @@ class Settings:
     ) -> Settings:
         """Read every setting from ``environ`` (default: ``os.environ``); ``public`` overrides
         ``SARA_PUBLIC``. Call after :func:`configure_environment`."""
+        from sara_lab import zerogpu
+
         env = os.environ if environ is None else environ
+        zero_gpu = zerogpu.active()
         public = public_mode(env) if public is None else public
         model = initial_model(env)
         allow = [m.strip() for m in env.get("SARA_ALLOWED_MODELS", "").split(",")]
@@ -215,6 +221,7 @@ class Settings:
             tune_max_points=_whole(
                 "SARA_TUNE_MAX_POINTS", env.get("SARA_TUNE_MAX_POINTS"), 400, 1, 400
             ),
+            zero_gpu=zero_gpu,
         )
         return settings.publicly() if public else settings
 
