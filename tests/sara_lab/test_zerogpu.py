@@ -32,6 +32,7 @@ pytestmark = [pytest.mark.filterwarnings(w) for w in GRADIO_WARNINGS]
 HAS_SPACES = importlib.util.find_spec("spaces") is not None
 needs_spaces = pytest.mark.skipif(not HAS_SPACES, reason="the spaces package is not installed")
 LONG = 200  # tokens the tiny model writes for the paper's prompt without meeting its EOS
+STOP_TOKENS = 10  # of LONG, after Stop at the first token (a loaded machine lets a few more by)
 FIELDS = {"dilemma": PROMPT, "attract": ATTRACT, "repel": REPEL, "layer": 2}
 
 
@@ -78,7 +79,7 @@ def test_on_zerogpu_the_handlers_run_directly_and_stop_by_closing_the_stream(tin
         assert space.models.serve("tiny")[1] is None  # no scheduler for a worker to miss
         lone = run(local, max_new_tokens=12)[-1][:3]
         assert run(space, max_new_tokens=12)[-1][:3] == lone
-        assert stopped_tokens(stop_at_first_token(space, "visitor")) <= 3  # of 200
+        assert stopped_tokens(stop_at_first_token(space, "visitor")) <= STOP_TOKENS
         assert len(space.stops) == 0
         assert run(space, max_new_tokens=12)[-1][3].startswith("**Done in")  # the next one runs
         values = {**FIELDS, "answers": True, "max_new_tokens": 32}
@@ -95,8 +96,9 @@ def test_on_zerogpu_the_handlers_run_directly_and_stop_by_closing_the_stream(tin
 
 @pytest.mark.spaces
 @needs_spaces
-def test_installed_but_off_is_a_normal_space_batching_and_stop_as_locally(tiny):
+def test_installed_but_off_is_a_normal_space_batching_and_stop_as_locally(tiny, monkeypatch):
     """A CPU (or dedicated GPU) Space: the package is there, ZeroGPU is not."""
+    monkeypatch.setattr(compare_module, "STREAM_INTERVAL_S", 0.0)  # every step reaches the UI
     from spaces.config import Config
 
     assert Config.zero_gpu is False and zerogpu.active() is False
@@ -108,7 +110,7 @@ def test_installed_but_off_is_a_normal_space_batching_and_stop_as_locally(tiny):
     try:
         assert lab.models.batching is not None and lab.models.serve("tiny")[1] is not None
         assert run(lab, max_new_tokens=6)[-1][3].startswith("**Done in")
-        assert stopped_tokens(stop_at_first_token(lab, "visitor")) <= 3  # the event, as locally
+        assert stopped_tokens(stop_at_first_token(lab, "visitor")) <= STOP_TOKENS  # the event
     finally:
         lab.close()
 
