@@ -34,7 +34,8 @@ from sara_core.embedded import (
     embedded_gguf_path,
     embedded_tokenizer,
 )
-from sara_core.errors import ModelBusyError, ModelLoadError, ModelTooLargeError
+from sara_core.errors import LoadRefused, ModelBusyError, ModelLoadError, ModelTooLargeError
+from sara_core.hub_errors import check_hub, explain_load_error
 from sara_core.random_models import is_random_id
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ __all__ = [
     "EMBEDDED_HUB_TWIN",
     "EMBEDDED_ID",
     "EMBEDDED_PACKAGE",
+    "LoadRefused",
     "LoadedModel",
     "ModelBusyError",
     "ModelLoadError",
@@ -195,7 +197,7 @@ def load_model(
         if requested is not None:
             memory.check_dtype(requested, dev)
     except memory.DeviceError as exc:
-        raise ModelLoadError(str(exc)) from None
+        raise LoadRefused(str(exc)) from None
     start = time.perf_counter()
     note = ""
     if is_random_id(model_id):
@@ -226,6 +228,7 @@ def load_model(
         name, source = model_id, "local" if Path(model_id).expanduser().is_dir() else "hub"
         src = str(Path(model_id).expanduser()) if source == "local" else model_id
         try:
+            check_hub(src)  # one request, no retries: a gated model or no network says so now
             report("reading the config", 0.05)
             from transformers import AutoConfig
 
@@ -251,7 +254,7 @@ def load_model(
 
 def load_error(model_id: str, exc: BaseException) -> ModelLoadError:
     """The one line a user sees when ``model_id`` cannot be read (config, tokenizer, weights)."""
-    return ModelLoadError(f"could not load model {model_id!r}: {_first_line(exc)}")
+    return ModelLoadError(explain_load_error(exc, model_id))
 
 
 def _plan_memory(
@@ -314,8 +317,3 @@ def _quiet_progress() -> Iterator[None]:
     finally:
         if was_enabled:
             hf_logging.enable_progress_bar()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
