@@ -289,16 +289,17 @@ def _load_random(
     report: Progress,
 ) -> tuple[Any, Any, str, str]:
     """A ``random:NAME`` model: its shape, the embedded tokenizer, seeded weights built in place."""
-    try:
-        random_models.get_shape(random_models.shape_name(model_id))  # unknown names fail first
+    try:  # unknown names, then models too large, fail first: before any output or reading
+        vocab = random_models.get_shape(EMBEDDED_SHAPE).vocab_size  # the embedded tokenizer's
+        spec = random_models.resolve(model_id, vocab)
     except ValueError as exc:
         raise ModelLoadError(str(exc)) from None
+    name = f"{random_models.PREFIX}{spec.shape.name}"
+    dtype = _plan_memory(name, random_models.build_config(spec), device, requested, memory_mb)
     report("reading the embedded tokenizer", 0.02)
     tok = embedded_tokenizer()
     spec = random_models.resolve(model_id, len(tok))
-    name = f"{random_models.PREFIX}{spec.shape.name}"
     config = random_models.build_config(spec, tok)
-    dtype = _plan_memory(name, config, device, requested, memory_mb)
     report(f"building {name} with seeded random weights", 0.05)
     model = random_models.build_model(
         spec, config, dtype, device, report=lambda f: report("drawing random weights", f)
