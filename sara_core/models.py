@@ -293,7 +293,7 @@ def _load_random(
         vocab = random_models.get_shape(EMBEDDED_SHAPE).vocab_size  # the embedded tokenizer's
         spec = random_models.resolve(model_id, vocab)
     except ValueError as exc:
-        raise ModelLoadError(str(exc)) from None
+        raise LoadRefused(str(exc)) from None
     name = f"{random_models.PREFIX}{spec.shape.name}"
     dtype = _plan_memory(name, random_models.build_config(spec), device, requested, memory_mb)
     report("reading the embedded tokenizer", 0.02)
