@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pytest
 import torch
@@ -21,6 +22,7 @@ def test_the_library_never_reads_sara_model(monkeypatch):
     monkeypatch.setattr(
         models, "_load_pretrained", lambda src, *a, **k: loaded.append(src) or 1 / 0
     )
+    monkeypatch.setattr(models, "_convert_or_fail", lambda folder: None)  # no rebuild after 1/0
     with pytest.raises(ZeroDivisionError):
         models.load_model(None)
     assert "no/such" not in str(loaded[0])
@@ -83,58 +85,100 @@ def test_incomplete_cache_is_not_trusted(tmp_path):
     assert not embedded._cache_is_complete(folder)
 
 
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """One real conversion of the embedded GGUF (about 30 s on a 2-core CPU), shared by the cache
+    tests below: they test the cache's logic, and where that logic converts again they copy this
+    folder instead of dequantizing the same file once more."""
+    root = tmp_path_factory.mktemp("sara-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SARA_CACHE_DIR", str(root))
+        lm = load_model()
+        entry = embedded.embedded_cache_path()
+    return lm, entry
+
+
+def copying_converter(source, calls):
+    """A stand-in for ``_convert_embedded``: the real one's contract (a complete folder or none,
+    swapped in whole), filled by copying ``source``."""
+
+    def convert(_gguf, target):
+        calls.append(target)
+        tmp = target.parent / (target.name + ".tmp-copy")
+        shutil.copytree(source, tmp)  # copy2: the marker's recorded mtime still matches
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+
+    return convert
+
+
+def logits(lm, ids=(1, 2, 3, 4)):
+    with torch.no_grad():
+        return lm.model(input_ids=torch.tensor([list(ids)])).logits
+
+
 @pytest.mark.e2e
-def test_embedded_model_converts_once_then_loads_from_cache_and_heals(tmp_path, monkeypatch):
-    monkeypatch.setenv("SARA_CACHE_DIR", str(tmp_path))
-    first = load_model()
+def test_embedded_model_converts_once_then_loads_from_cache_and_heals(
+    converted, tmp_path, monkeypatch
+):
+    first, source = converted
     assert first.source == "gguf" and first.n_layers == 30 and first.hidden_size == 576
-    assert first.is_chat
-    entry = embedded.embedded_cache_path()
-    assert embedded._cache_is_complete(entry)
+    assert first.is_chat and embedded._cache_is_complete(source)
+    monkeypatch.setenv("SARA_CACHE_DIR", str(source.parent))
     second = load_model()
     assert second.source == "cache"
-    ids = torch.tensor([[1, 2, 3, 4]])
-    with torch.no_grad():
-        expected = first.model(input_ids=ids).logits
-        torch.testing.assert_close(second.model(input_ids=ids).logits, expected)
-    # damage the weights: detected, rebuilt, and the load still succeeds
+    torch.testing.assert_close(logits(second), logits(first))
+    # damage the weights of a copy: detected, rebuilt, and the load still succeeds
+    monkeypatch.setenv("SARA_CACHE_DIR", str(tmp_path))
+    entry = embedded.embedded_cache_path()
+    shutil.copytree(source, entry)
     weights = entry / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    calls = []
+    monkeypatch.setattr(embedded, "_convert_embedded", copying_converter(source, calls))
     healed = load_model()
-    assert healed.source == "gguf"
-    with torch.no_grad():
-        torch.testing.assert_close(healed.model(input_ids=ids).logits, expected)
+    assert calls == [entry] and healed.source == "gguf"
+    torch.testing.assert_close(logits(healed), logits(first))
     assert not list(tmp_path.glob("*.tmp-*"))  # no half-written folders left behind
 
 
 @pytest.mark.e2e
-def test_a_corrupt_config_behind_a_valid_marker_takes_the_rebuild_path(tmp_path, monkeypatch):
+def test_a_corrupt_config_behind_a_valid_marker_takes_the_rebuild_path(
+    converted, tmp_path, monkeypatch
+):
     """The marker checks the weights only: a broken config.json must still heal (the except
     branch of load_model, which the truncation test above never reaches)."""
+    first, source = converted
     monkeypatch.setenv("SARA_CACHE_DIR", str(tmp_path))
-    first = load_model()
     entry = embedded.embedded_cache_path()
+    shutil.copytree(source, entry)
     (entry / "config.json").write_text("{ this is not json")
     assert embedded._cache_is_complete(entry)  # the marker still vouches for the weights
-    converted = []
-    real = embedded._convert_embedded
-    monkeypatch.setattr(embedded, "_convert_embedded", lambda *a: converted.append(1) or real(*a))
+    calls = []
+    monkeypatch.setattr(embedded, "_convert_embedded", copying_converter(source, calls))
     healed = load_model()
-    assert converted == [1] and healed.source == "gguf"
-    ids = torch.tensor([[1, 2, 3]])
-    with torch.no_grad():
-        torch.testing.assert_close(
-            healed.model(input_ids=ids).logits, first.model(input_ids=ids).logits
-        )
+    assert calls == [entry] and healed.source == "gguf"
+    torch.testing.assert_close(logits(healed, (1, 2, 3)), logits(first, (1, 2, 3)))
     assert json.loads((entry / "config.json").read_text())["num_hidden_layers"] == 30
 
 
 @pytest.mark.e2e
-def test_a_full_disk_during_conversion_leaves_no_partial_cache(tmp_path, monkeypatch):
+def test_a_full_disk_during_conversion_leaves_no_partial_cache(converted, tmp_path, monkeypatch):
+    """The real conversion code, its GGUF read replaced by the converted folder (the same
+    weights, without dequantizing them again)."""
     import errno
 
-    from transformers import PreTrainedModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
+    _, source = converted
+    for auto in (AutoModelForCausalLM, AutoTokenizer):
+        real_load = auto.from_pretrained
+
+        def from_source(src, *args, _real=real_load, gguf_file=None, **kwargs):
+            return _real(source if gguf_file else src, *args, **kwargs)
+
+        monkeypatch.setattr(auto, "from_pretrained", from_source)
     monkeypatch.setenv("SARA_CACHE_DIR", str(tmp_path))
     real_save = PreTrainedModel.save_pretrained
 
