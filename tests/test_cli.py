@@ -102,7 +102,9 @@ def test_compare_json_on_the_embedded_model(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert set(data) == {"original", "sara", "actadd", "prompted", "settings", "timing"}
+    answers = {"original", "sara", "actadd", "prompted"}
+    assert set(data) == {*answers, "settings", "timing", "model_info"}
+    assert data["model_info"]["name"].startswith("embedded") and data["model_info"]["layers"] == 30
     assert all(data[k].strip() for k in ("original", "sara", "actadd", "prompted"))
     assert data["settings"]["layer"] == 15 and data["settings"]["model"].startswith("embedded")
     assert out.is_file()
