@@ -174,6 +174,13 @@ class Run:
             self.stop.set()
 
 
+def model_context(lm: LoadedModel) -> int | None:
+    """The model's context length in tokens, when its config says."""
+    cfg: Any = getattr(lm.model.config, "text_config", None) or lm.model.config
+    value = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
+    return int(value) if value else None
+
+
 class Engine:
     """The model, its scheduler and the steering resolver, shared by every request."""
 
@@ -203,6 +210,15 @@ class Engine:
                 400,
                 f"the conversation is {len(ids)} tokens; this server's limit is "
                 f"{self.limits.max_prompt_tokens}",
+                "messages",
+                "context_length_exceeded",
+            )
+        context = model_context(self.lm)
+        if context is not None and len(ids) + chat.settings.max_new_tokens > context:
+            raise ApiError(
+                400,
+                f"the conversation ({len(ids)} tokens) and max_tokens "
+                f"({chat.settings.max_new_tokens}) exceed the model's context of {context}",
                 "messages",
                 "context_length_exceeded",
             )

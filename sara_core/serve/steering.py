@@ -144,7 +144,8 @@ class Resolver:
             }.items()
             if v is not None
         }
-        coeff = req.coeff if req.coeff is not None else defaults.pop("coeff", None)
+        saved_coeff = defaults.pop("coeff", None)
+        coeff = req.coeff if req.coeff is not None else saved_coeff
         if coeff is not None:
             given["sara_coeff" if method == "sara" else "actadd_coeff"] = coeff
         try:
