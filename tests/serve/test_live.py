@@ -165,6 +165,7 @@ def _post(live, body, **kw):
         ({"json": {"messages": [{"role": "user", "content": "hi"}], "n": 2}}, 400, "n"),
         ({"json": {"messages": [{"role": "user", "content": "hi"}], "stop": [1]}}, 400, "stop"),
         ({"content": b'{"messages": "' + b"x" * 300_000 + b'"}'}, 413, None),
+        ({"content": iter([b'{"messages": "', b"x" * 300_000, b'"}'])}, 413, None),
         ({"content": b"[" * 100_000 + b"]" * 100_000}, 400, None),
     ],
     ids=[
@@ -176,6 +177,7 @@ def _post(live, body, **kw):
         "n",
         "stop",
         "body size",
+        "body size, chunked",
         "nesting",
     ],
 )
