@@ -73,6 +73,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     lim.add_argument("--max-batch", type=int, default=16, help="rows decoded together (16)")
     lim.add_argument("--max-waiting", type=int, default=64, help="requests that may queue (64)")
+    lim.add_argument(
+        "--batch-window-ms",
+        type=float,
+        default=30.0,
+        help="how long a first request waits for others to join its batch (default 30)",
+    )
     p.add_argument("--root-path", default="", help="the path prefix a reverse proxy serves under")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
@@ -161,7 +167,7 @@ def build_engine(args: argparse.Namespace, lm: Any = None) -> Any:
     from sara_core.serve.engine import Engine
     from sara_core.serve.errors import ApiError
     from sara_core.serve.steering import Resolver
-    from sara_core.validation import as_int
+    from sara_core.validation import as_float, as_int
 
     as_int("--port", args.port, 0, 65535)
     rows = as_int("--max-batch", args.max_batch, 1, 256)
@@ -188,7 +194,10 @@ def build_engine(args: argparse.Namespace, lm: Any = None) -> Any:
         raise ValueError(f"the default steering: {exc.message}") from None
     tokens = limits.max_prompt_tokens + limits.max_tokens
     rows = max(1, min(rows, rows_for_memory(lm, tokens, 2 * 1024**3)))
-    scheduler = BatchScheduler(lm, max_rows=rows, max_waiting=waiting, name="sara-serve-batch")
+    window = as_float("--batch-window-ms", args.batch_window_ms, 0.0, 10_000.0) / 1000
+    scheduler = BatchScheduler(
+        lm, max_rows=rows, window_s=window, max_waiting=waiting, name="sara-serve-batch"
+    )
     return Engine(lm, scheduler, resolver, limits, workers=waiting + rows)
 
 
@@ -196,7 +205,6 @@ def run_cli(args: argparse.Namespace, runner: Runner | None = None, lm: Any = No
     """Entry point of ``python -m sara_core serve``; returns the exit code."""
     from sara_core.serve.app import build_app
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     api_key = args.api_key or os.environ.get(API_KEY_ENV) or None  # read once, here
     engine = build_engine(args, lm)
     try:
