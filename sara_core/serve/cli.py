@@ -192,6 +192,8 @@ def build_engine(args: argparse.Namespace, lm: Any = None) -> Any:
         resolver = Resolver(lm, stances, folder, default, default_file)
     except ApiError as exc:
         raise ValueError(f"the default steering: {exc.message}") from None
+    with lm.lock:  # the default's forward passes now, not in the first client's time
+        resolver.build(resolver.default)
     tokens = limits.max_prompt_tokens + limits.max_tokens
     rows = max(1, min(rows, rows_for_memory(lm, tokens, 2 * 1024**3)))
     window = as_float("--batch-window-ms", args.batch_window_ms, 0.0, 10_000.0) / 1000
