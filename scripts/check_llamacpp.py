@@ -14,7 +14,7 @@ outside the venv and point PYTHONPATH at it:
 
     CMAKE_BUILD_PARALLEL_LEVEL=1 nice -n 19 .venv/bin/pip wheel --no-deps \\
         llama-cpp-python==0.3.36 -w /tmp/llamacpp-wheel
-    .venv/bin/pip install --no-deps --target /tmp/llamacpp-site /tmp/llamacpp-wheel/*.whl
+    .venv/bin/pip install --no-deps --target /tmp/llamacpp-site /tmp/llamacpp-wheel/*.whl diskcache
     PYTHONPATH=/tmp/llamacpp-site:. .venv/bin/python scripts/check_llamacpp.py
 
 Exit code 0 when every check passes, 1 when one fails, 2 when llama_cpp is missing.
@@ -45,8 +45,8 @@ def main() -> int:
     args = parse_args()
     try:
         import llama_cpp
-    except ImportError:
-        print("llama_cpp is not importable: see this script's docstring", file=sys.stderr)
+    except ImportError as exc:
+        print(f"llama_cpp is not importable ({exc}): see this script's docstring", file=sys.stderr)
         return 2
     import torch
 
