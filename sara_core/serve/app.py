@@ -60,7 +60,8 @@ def build_app(engine: Engine, api_key: str | None = None) -> FastAPI:
             return
         given = request.headers.get("authorization", "")
         scheme, _, token = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), api_key):
+        sent = token.strip().encode("utf-8", "replace")  # bytes: any header text compares
+        if scheme.lower() != "bearer" or not hmac.compare_digest(sent, api_key.encode()):
             raise ApiError(
                 401,
                 "a valid API key is required (Authorization: Bearer KEY)",

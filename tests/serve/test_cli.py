@@ -25,6 +25,8 @@ def test_loopback_by_default_and_the_app_it_serves(tiny_lm, capsys, monkeypatch)
     assert seen["args"].host == "127.0.0.1" and seen["args"].port == 8000
     client = TestClient(seen["app"])
     assert client.get("/v1/models").status_code == 401  # the key came from $SARA_API_KEY
+    odd = client.get("/v1/models", headers={"Authorization": "Bearer café".encode("latin-1")})
+    assert odd.status_code == 401 and odd.json()["error"]["code"] == "invalid_api_key"
     models = client.get("/v1/models", headers={"Authorization": "Bearer from-env"}).json()
     assert models["data"][0]["steering"]["source"] == "stance:formal"
     missing = client.get("/v1/nothing")
