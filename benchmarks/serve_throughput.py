@@ -4,10 +4,12 @@ the library's ``compare`` in the same run, on the embedded model.
 The server runs as its own process (as deployed: ``python -m sara_core serve``), the clients are
 threads of this process using the stock ``openai`` client. Every answer is greedy, steered with
 SARA by the server's default (``--stance``), and asks for ``--tokens`` new tokens; an answer that
-ends early counts its real tokens (``usage``). ``compare`` is forced to the same length and runs
-after the server has stopped, so the two never share the cores.
+ends early counts its real tokens (``usage``). ``compare`` (forced to the same length) runs in
+this process while the server idles. The three are measured in turns, ``--rounds`` times, and
+each figure is the median of its rounds, so a machine whose load changes during the run weighs on
+all three alike.
 
-    OMP_WAIT_POLICY=PASSIVE python benchmarks/serve_throughput.py [--tokens 48] [--json FILE]
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/serve_throughput.py [--tokens 32] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import os
 import platform
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -108,54 +111,55 @@ def clients(url: str, n_clients: int, per_client: int, tokens: int) -> dict:
     }
 
 
-def compare_figure(tokens: int, stance: str) -> dict:
+def compare_once(lm, question: str, tokens: int, stance: str) -> dict:
     """The library's compare (original, SARA, ActAdd in one batch), forced to ``tokens``."""
     from sara_core.generation import GenerationSettings, SteeringConfig, compare
-    from sara_core.models import load_model
     from sara_core.presets import get_stance
 
-    lm = load_model()
     s = get_stance(stance)
     gen = GenerationSettings(max_new_tokens=tokens, min_new_tokens=tokens)
-    compare(lm, QUESTIONS[0], s.attract, s.repel, SteeringConfig(), gen)  # warm-up
-    runs = []
-    for q in QUESTIONS[:3]:
-        r = compare(lm, q, s.attract, s.repel, SteeringConfig(), gen)
-        runs.append((sum(r.timing["new_tokens"].values()), r.timing["generate_s"]))
-    n, t = sum(a for a, _ in runs), sum(b for _, b in runs)
+    r = compare(lm, question, s.attract, s.repel, SteeringConfig(), gen)
+    n, t = sum(r.timing["new_tokens"].values()), r.timing["generate_s"]
     return {"rows": 3, "tokens": n, "seconds": round(t, 2), "tokens_per_s": round(n / t, 2)}
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--tokens", type=int, default=48)
+    p.add_argument("--tokens", type=int, default=32)
+    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--stance", default="optimistic")
     p.add_argument("--json", default=None, help="also write the figures to this file")
     args = p.parse_args()
+    from sara_core.models import load_model
+
+    lm = load_model()
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
     server = start_server(port, args.tokens, args.stance)
+    rounds: dict[str, list[dict]] = {"serve_1_client": [], "serve_8_clients": [], "compare": []}
     try:
-        clients(url, 1, 1, 8)  # warm-up: the default steering's activations, the first batch
-        one = clients(url, 1, 4, args.tokens)
-        eight = clients(url, 8, 2, args.tokens)
+        clients(url, 1, 1, 8)  # warm-up: the first batch
+        compare_once(lm, QUESTIONS[0], 8, args.stance)
+        for i in range(args.rounds):
+            rounds["compare"].append(compare_once(lm, QUESTIONS[i], args.tokens, args.stance))
+            rounds["serve_1_client"].append(clients(url, 1, 2, args.tokens))
+            rounds["serve_8_clients"].append(clients(url, 8, 1, args.tokens))
     finally:
         server.terminate()
         server.wait(30)
-    lib = compare_figure(args.tokens, args.stance)
+    median = {k: statistics.median(r["tokens_per_s"] for r in v) for k, v in rounds.items()}
     out = {
         "machine": f"{cpu_name()}, {os.cpu_count()} cores",
-        "load_average": os.getloadavg(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "tokens_per_answer": args.tokens,
-        "serve_1_client": one,
-        "serve_8_clients": eight,
-        "compare_3_rows": lib,
+        "median_tokens_per_s": median,
+        "rounds": rounds,
     }
     print(json.dumps(out, indent=2))
     print(
         f"\n| 1 client | 8 clients | compare (3 rows) |\n|---|---|---|\n"
-        f"| {one['tokens_per_s']} tok/s | {eight['tokens_per_s']} tok/s | "
-        f"{lib['tokens_per_s']} tok/s |"
+        f"| {median['serve_1_client']:.1f} tok/s | {median['serve_8_clients']:.1f} tok/s | "
+        f"{median['compare']:.1f} tok/s |"
     )
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
