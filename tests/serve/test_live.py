@@ -204,9 +204,16 @@ def test_twenty_concurrent_clients_get_their_lone_answers_in_shared_batches(live
         return ask(client, steering, False, content, tokens=4).choices[0].message.content
 
     # hold the model busy until all twenty wait, so they must share the next batches
-    release = threading.Event()
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():  # in the scheduler's thread: its batch has started, no request can join it
+        holding.set()
+        release.wait(60)
+        return []
+
     scheduler = live.engine.scheduler
-    scheduler.submit(Job(1, lambda: [] if release.wait(60) else []))
+    scheduler.submit(Job(1, hold))
+    assert holding.wait(30)
     batches = scheduler.batches
     with ThreadPoolExecutor(len(clients)) as pool:
         futures = [pool.submit(one, job) for job in clients]

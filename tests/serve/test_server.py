@@ -86,8 +86,15 @@ def test_the_time_budget_ends_an_answer(tiny):
 
 def test_a_full_line_is_refused_with_a_503(tiny):
     with serving(tiny, ["--max-waiting", "1"]) as live:
-        release = threading.Event()
-        live.engine.scheduler.submit(Job(1, lambda: [] if release.wait(30) else []))
+        holding, release = threading.Event(), threading.Event()
+
+        def hold():  # the scheduler's batch has started: nothing can join it
+            holding.set()
+            release.wait(30)
+            return []
+
+        live.engine.scheduler.submit(Job(1, hold))
+        assert holding.wait(30)
         client = live.client()
         first = threading.Thread(
             target=lambda: client.chat.completions.create(model="t", messages=HI, max_tokens=2)
