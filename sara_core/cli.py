@@ -1,4 +1,5 @@
-"""Command line: ``python -m sara_core {compare,presets,info,evaluate,tune,judge,choice,bench}``.
+"""Command line: ``python -m sara_core {compare,presets,info,evaluate,tune,judge,choice,bench,
+serve,control-vector}``.
 
 Bad arguments and bad input print one line on stderr and exit with code 2, never a traceback.
 """
@@ -144,6 +145,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=choice_cli.run_cli)
     except ImportError:  # pragma: no cover - only while those modules are absent
         pass
+    from sara_core.serve import cli as serve_cli
+
+    p = sub.add_parser("serve", help="an OpenAI-compatible server for a steered model")
+    serve_cli.add_arguments(p)
+    p.set_defaults(func=serve_cli.run_cli)
+    from sara_core import control_vector_cli
+
+    p = sub.add_parser("control-vector", help="write ActAdd as a llama.cpp control vector")
+    control_vector_cli.add_arguments(p)
+    p.set_defaults(func=control_vector_cli.run_cli)
     try:
         from sara_core import bench
 

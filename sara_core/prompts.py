@@ -41,6 +41,30 @@ def encode_prompt(lm: LoadedModel, text: str, instruction: str | None = None) ->
     return torch.as_tensor(ids)
 
 
+def encode_messages(lm: LoadedModel, messages: list[dict[str, str]]) -> list[int]:
+    """Token ids a chat model answers a whole conversation from (``[{"role", "content"}, ...]``,
+    then the assistant's turn), through the model's chat template, exactly as
+    :func:`encode_prompt` does for one user message. A base model has no roles: one message is
+    its raw text (as :func:`encode_prompt`); several become a plain "Role: text" transcript that
+    ends with "Assistant:". The template's own errors (e.g. a role it refuses) are ValueErrors.
+    """
+    tok: Any = lm.tokenizer
+    if lm.is_chat:
+        try:
+            out = tok.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=True, return_dict=True
+            )
+        except Exception as exc:  # noqa: BLE001 - jinja's TemplateError and the like
+            raise InputError(f"the model's chat template refused these messages: {exc}") from None
+        return [int(i) for i in out["input_ids"]]
+    if len(messages) == 1:
+        text = messages[0]["content"]
+    else:
+        turns = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+        text = "\n\n".join([*turns, "Assistant:"])
+    return [int(i) for i in tok(text)["input_ids"]]
+
+
 def encode_steering_text(lm: LoadedModel, text: str) -> list[int]:
     """Attract/repel and plus/minus prompts: raw text with the tokenizer's own special tokens."""
     tok: Any = lm.tokenizer
