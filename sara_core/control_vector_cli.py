@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sara_core.model_args import add_model_arguments, load_from_args
 from sara_core.validation import MAX_COEFF, InputError, as_float
 
 
@@ -26,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(default: the middle block); llama.cpp can steer blocks 2 and up",
     )
     p.add_argument("--coeff", type=float, default=4.0, help="ActAdd c (default 4.0)")
-    p.add_argument("--model", default=None, help="hub id or local folder (default: embedded)")
+    add_model_arguments(p)
     p.add_argument("--out", required=True, help="the .gguf file to write")
 
 
@@ -74,7 +75,6 @@ def run_cli(args: argparse.Namespace) -> int:
         model_hint,
         write_control_vector,
     )
-    from sara_core.models import ModelLoadError, load_model
     from sara_core.prompts import check_text
     from sara_core.validation import same_text
 
@@ -84,10 +84,7 @@ def run_cli(args: argparse.Namespace) -> int:
         raise InputError("attract and repel are the same text: steering needs two prompts")
     if not str(args.out).endswith(".gguf"):
         raise InputError("--out must name a .gguf file")
-    try:
-        lm = load_model(args.model)
-    except ModelLoadError as exc:
-        raise InputError(str(exc)) from None
+    lm = load_from_args(args)
     attract = check_text(lm, "the attract prompt", attract)
     repel = check_text(lm, "the repel prompt", repel)
     blocks = blocks_from(args.layers, lm.n_layers, lm.default_layer)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sara_core.model_args import add_model_arguments, load_from_args
 from sara_core.serve.schema import Limits, SteeringRequest
 
 API_KEY_ENV = "SARA_API_KEY"
@@ -32,11 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "/v1/chat/completions, streamed or not). Clients steer per request with an extra body "
         "field 'steering'; --steering or --stance sets what plain clients get."
     )
-    p.add_argument(
-        "--model",
-        default=None,
-        help="hub id or local folder (default: $SARA_MODEL or the embedded SmolLM2-135M)",
-    )
+    add_model_arguments(p)
     p.add_argument("--host", default=LOOPBACK, help=f"address to listen on (default {LOOPBACK})")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument(
@@ -162,7 +159,6 @@ def is_loopback(host: str) -> bool:
 def build_engine(args: argparse.Namespace, lm: Any = None) -> Any:
     """Check the options, load the model (unless given) and make the engine; the caller closes
     its scheduler."""
-    from sara_core.models import ModelLoadError, load_model
     from sara_core.scheduler import BatchScheduler, rows_for_memory
     from sara_core.serve.engine import Engine
     from sara_core.serve.errors import ApiError
@@ -179,15 +175,7 @@ def build_engine(args: argparse.Namespace, lm: Any = None) -> Any:
     if folder is not None and not folder.is_dir():
         raise ValueError(f"--steering-dir: no folder {folder}")
     if lm is None:
-
-        def progress(stage: str, fraction: float | None) -> None:
-            done = "" if fraction is None else f" {fraction:4.0%}"
-            print(f"loading {args.model or 'the embedded model'}:{done} {stage}", file=sys.stderr)
-
-        try:
-            lm = load_model(args.model, progress=progress)
-        except ModelLoadError as exc:
-            raise ValueError(str(exc)) from None
+        lm = load_from_args(args)
     try:
         resolver = Resolver(lm, stances, folder, default, default_file)
     except ApiError as exc:
