@@ -159,17 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_model(name: str | None):
+def _load_model(name: str | None, device: str | None = None, quiet: bool = False):
     from sara_core.models import ModelLoadError, load_model
 
     label = name or "the embedded model"
 
     def progress(stage: str, fraction: float | None) -> None:
         done = "" if fraction is None else f" {fraction:4.0%}"
-        print(f"loading {label}:{done} {stage}", file=sys.stderr, flush=True)
+        if not quiet:
+            print(f"loading {label}:{done} {stage}", file=sys.stderr, flush=True)
 
     try:
-        return load_model(name, progress=progress)
+        return load_model(name, device=device, progress=progress)
     except ModelLoadError as exc:
         raise UsageError(str(exc)) from None
 
@@ -335,15 +336,32 @@ def run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+SHARDED = ("evaluate", "choice", "tune")
+"""Commands that split their work over the processes of a torchrun / accelerate launch."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from sara_core.distributed import Launch, QuietExit
+
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     default_model = os.environ.get("SARA_MODEL", "").strip() or None  # read once, here
     parser = build_parser()
     try:
+        launch = Launch.from_env(os.environ)  # torchrun's and accelerate's variables, once
         args = parser.parse_args(argv)
         if hasattr(args, "model") and args.model is None:
             args.model = default_model
+        if launch.world > 1 and args.command not in SHARDED:
+            if not launch.main:
+                return 2
+            raise UsageError(
+                f"{args.command} runs in one process: start it with python -m sara_core, not "
+                f"under a launcher ({launch.world} processes); {', '.join(SHARDED)} shard"
+            )
+        args.launch = launch
         return int(args.func(args) or 0)
+    except QuietExit as exc:  # another process (the main one) reports why
+        return exc.code
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -45,6 +45,12 @@ def test_a_half_written_last_line_is_ignored_then_cut_before_appending(tmp_path)
     got = S.read_folder(tmp_path, FP)
     assert list(got.rows) == ["a", "b", "c"] and got.partial == 0 and got.unreadable == 0
     assert S.cut_partial_line(path) == 0
+    # all of a line but its newline is still a line written halfway: not merged, cut
+    last = S.encode_line("d", FP, {"answer": "ddd"})
+    with path.open("ab") as fh:
+        fh.write(last[:-1])
+    assert list(S.read_folder(tmp_path, FP).rows) == ["a", "b", "c"]
+    assert S.cut_partial_line(path) == len(last) - 1
 
 
 def test_unreadable_lines_are_skipped_and_counted(tmp_path):
