@@ -143,15 +143,17 @@ def generate_run(
     with PartWriter(out, shard.rank, fp) as writer:
         shard.all_gather(None)  # every process has cut its own half-written line: read now
         stored = read_folder(out, fp)
-        held = shard.all_gather(sorted(stored.rows))
+        facts = shard.all_gather((sorted(stored.rows), bool(writer.cut)))
+        held = [keys for keys, _ in facts]
         done = set().union(*map(set, held))
-        keys = [cell_key(c) for c in cells]
-        cut = batches(len(cells), cfg.batch_size)
-        pending = [b for b in ([i for i in b if keys[i] not in done] for b in cut) if b]
+        halves = stored.partial + sum(cut for _, cut in facts)
+        cell_keys = [cell_key(c) for c in cells]
+        fixed = batches(len(cells), cfg.batch_size)
+        pending = [b for b in ([i for i in b if cell_keys[i] not in done] for b in fixed) if b]
         left = sum(map(len, pending))
         resumed = len(cells) - left
         if resumed:
-            extra = f"; {stored.partial} half-written line(s) ignored" if stored.partial else ""
+            extra = f"; {halves} half-written line(s) ignored" if halves else ""
             n = len(cells)
             say(shard, f"resuming {out}: {resumed} of {n} answers done, {left} left{extra}")
         per = f" on {shard.world} processes" if shard.world > 1 else ""
@@ -177,10 +179,10 @@ def generate_run(
         by_key = dict(stored.rows)
         for part in everyone:
             by_key.update(part)
-        missing = [k for k in keys if k not in by_key]
+        missing = [k for k in cell_keys if k not in by_key]
         if missing:  # pragma: no cover - a bug, never a user error
             raise RuntimeError(f"{len(missing)} answers missing after the run: {missing[0]}, ...")
-        merge(out, fp, ((k, by_key[k]) for k in keys))
-        result.rows = [from_record(by_key[k]) for k in keys]
+        merge(out, fp, ((k, by_key[k]) for k in cell_keys))
+        result.rows = [from_record(by_key[k]) for k in cell_keys]
     result.seconds = time.perf_counter() - t0
     return result

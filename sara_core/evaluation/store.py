@@ -202,8 +202,9 @@ class PartWriter:
         self.path = Path(folder) / part_name(rank)
         self.fp = fp
         self.written = 0
+        self.cut = 0  # bytes of a half-written last line cut off when opened
         try:
-            cut_partial_line(self.path)
+            self.cut = cut_partial_line(self.path)
             self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as exc:
             raise InputError(_write_error(self.path, exc, "")) from None
