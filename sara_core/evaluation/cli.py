@@ -206,7 +206,7 @@ def run_cli(args: argparse.Namespace) -> int:
                 )
             if not shard.main:
                 return 0
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, OSError, RuntimeError) as exc:  # OSError: a full disk, a bad folder
         print(f"{name}: {_first_line(exc)}", file=sys.stderr)
         return 2
     s = result.summary

@@ -203,7 +203,8 @@ class PartWriter:
         self.fp = fp
         self.written = 0
         self.cut = 0  # bytes of a half-written last line cut off when opened
-        try:
+        try:  # the folder exists on the main process's machine; maybe not on the others'
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self.cut = cut_partial_line(self.path)
             self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as exc:
