@@ -99,7 +99,9 @@ def test_a_bundled_dilemma_id_is_judged_as_its_text(tmp_path, monkeypatch):
 
 def test_an_id_that_names_no_dilemma_is_refused(tmp_path, capsys):
     rows = [{"id": "a", "answer": GOOD, "dilemma": "parent_crimnal"}]
-    assert main(["judge", "--in", _write(tmp_path / "in.jsonl", rows), "--out", "x.jsonl"]) == 2
+    out = tmp_path / "out.jsonl"
+    assert main(["judge", "--in", _write(tmp_path / "in.jsonl", rows), "--out", str(out)]) == 2
+    assert not out.exists()
     (err,) = capsys.readouterr().err.strip().splitlines()
     assert "row 1: 'dilemma' 'parent_crimnal' is no bundled dilemma id" in err
     assert "parent_criminal" in err
