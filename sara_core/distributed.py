@@ -159,15 +159,15 @@ class Shard:
         return mine
 
     def decide(self, check: Callable[[], T]) -> T:
-        """Run ``check`` on the main process and share its result; an InputError it raises
-        stops every process (the main one reports it, the others exit quietly)."""
+        """Run ``check`` on the main process and share its result; an InputError (or OSError)
+        it raises stops every process (the main one reports it, the others exit quietly)."""
         if self.world == 1:
             return check()
         outcome: tuple[bool, Any] = (True, None)
         if self.main:
             try:
                 outcome = (True, check())
-            except InputError as exc:
+            except (InputError, OSError) as exc:
                 outcome = (False, str(exc))
         ok, value = self.broadcast(outcome)
         if not ok:

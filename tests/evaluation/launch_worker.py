@@ -65,7 +65,7 @@ class StubClassifier:
 
 
 if os.environ.get("SARA_TEST_JUDGE") == "stub":
-    run.build_judge = lambda *a, **kw: Judge(StubClassifier())  # type: ignore[assignment]
+    run.build_judge = lambda *a, **kw: Judge(StubClassifier())
 if fault == "count":
     atexit.register(lambda: print(f"decoded answers: {decoded[0]}", file=sys.stderr))
 
