@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from sara_core.distributed import Shard
 from sara_core.evaluation.agreement import load_agreement, validity
 from sara_core.evaluation.config import CONTROL_STANCE, EXTRA_METHODS, EvalConfig, parse_layers
-from sara_core.evaluation.judge import JUDGES, Judge, build_judge, measure_judge
+from sara_core.evaluation.judge import BUILT_IN, JUDGES, Judge, build_judge, measure_judge
 from sara_core.evaluation.mfq import mfq_runs_json, mfq_summary, run_mfq
 from sara_core.evaluation.rows import AnswerRow, read_csv, write_csv
 from sara_core.evaluation.schools import GROUPS
@@ -77,8 +77,6 @@ def _judge_table(judge: Judge, cfg: EvalConfig, lm: LoadedModel) -> list[dict[st
 
 def _check_judge(cfg: EvalConfig) -> None:
     """The judge's arguments, checked before the answers are generated (it is built after)."""
-    from sara_core.evaluation.judge import BUILT_IN
-
     if cfg.judge_url:
         if not cfg.judge_model:
             raise InputError("--judge-url needs --judge-model NAME (the endpoint's model)")
