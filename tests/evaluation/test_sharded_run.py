@@ -42,22 +42,31 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _run(cmd: list[str], timeout: float = 300, **extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        cmd, capture_output=True, text=True, env=_env(**extra), cwd=ROOT, timeout=timeout
+def _start(cmd: list[str], **extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(**extra), cwd=ROOT
     )
 
 
-def one_process(out: Path, *args: str, worker: bool = False, **extra: str):
+def _finish(proc: subprocess.Popen, timeout: float = 300) -> subprocess.CompletedProcess:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def one_process(out: Path, *args: str, worker: bool = False, **extra: str) -> subprocess.Popen:
     head = [sys.executable, str(WORKER)] if worker else [sys.executable, "-m", "sara_core"]
-    return _run([*head, *QUICK, "--out", str(out), *args], **extra)
+    return _start([*head, *QUICK, "--out", str(out), *args], **extra)
 
 
-def launch(n: int, out: Path, *args: str, worker: bool = False, **extra: str):
+def launch(n: int, out: Path, *args: str, worker: bool = False, **extra: str) -> subprocess.Popen:
     """``torchrun --standalone --nproc_per_node n`` (a free port: other launches may run)."""
     head = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node"]
     what = [str(WORKER)] if worker else ["-m", "sara_core"]
-    return _run([*head, str(n), *what, *QUICK, "--out", str(out), *args], **extra)
+    return _start([*head, str(n), *what, *QUICK, "--out", str(out), *args], **extra)
 
 
 def answers(folder: Path) -> list[dict]:
@@ -79,58 +88,67 @@ def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    """The uninterrupted one-process run."""
-    out = tmp_path_factory.mktemp("one") / "run"
-    ok(one_process(out, "--json", str(out.parent / "run.json")))
-    return out
+def runs(tmp_path_factory) -> Path:
+    """Three runs started together (every process has one thread, so together they use both
+    cores): the uninterrupted one-process run (``one``), the same on two processes (``two``),
+    and a one-process run killed by SIGKILL after its second batch (``killed``)."""
+    base = tmp_path_factory.mktemp("runs")
+    started = {
+        "one": one_process(base / "one", "--json", str(base / "one.json")),
+        "two": launch(2, base / "two", "--json", str(base / "two.json")),
+        "killed": one_process(base / "killed", worker=True, SARA_TEST_FAULT="kill-after-batch-2"),
+    }
+    finished = {name: _finish(proc) for name, proc in started.items()}
+    ok(finished["one"])
+    (base / "killed.rc").write_text(str(finished["killed"].returncode))
+    (base / "two.err").write_text(ok(finished["two"]).stderr)
+    return base
 
 
-def test_two_processes_make_the_one_process_answers_row_for_row(reference, tmp_path):
-    out = tmp_path / "two"
-    proc = ok(launch(2, out, "--json", str(tmp_path / "two.json")))
-    assert "generating 6 answers on 2 processes in 3 batches" in proc.stderr
-    assert answers(out) == answers(reference)
-    assert len(answers(out)) == 6 and len({r["row"]["answer"] for r in answers(out)}) > 1
-    assert results(out) == results(reference)  # the same labels too
+def test_two_processes_make_the_one_process_answers_row_for_row(runs):
+    one, two = runs / "one", runs / "two"
+    assert "generating 6 answers on 2 processes in 3 batches" in (runs / "two.err").read_text()
+    assert answers(two) == answers(one)
+    assert len(answers(two)) == 6 and len({r["row"]["answer"] for r in answers(two)}) > 1
+    assert results(two) == results(one)  # the same labels too
     for name in ("groups.png", "layers.png", "coherence.png"):
-        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
-    two = json.loads((tmp_path / "two.json").read_text())
-    one = json.loads((reference.parent / "run.json").read_text())
-    assert (two["processes"], two["rows"], two["resumed"], two["generated"]) == (2, 6, 0, 6)
-    assert (one["processes"], one["rows"]) == (1, 6) and two["seconds"] > 0
-    assert sorted(p.name for p in out.glob("answers*.jsonl")) == ["answers.jsonl"]
+        assert (two / name).read_bytes() == (one / name).read_bytes(), name
+    summary_two = json.loads((runs / "two.json").read_text())
+    summary_one = json.loads((runs / "one.json").read_text())
+    got = [summary_two[k] for k in ("processes", "rows", "resumed", "generated")]
+    assert got == [2, 6, 0, 6] and summary_two["seconds"] > 0
+    assert (summary_one["processes"], summary_one["rows"]) == (1, 6)
+    assert sorted(p.name for p in two.glob("answers*.jsonl")) == ["answers.jsonl"]
 
 
 def test_a_killed_run_resumes_with_only_the_missing_answers_on_any_number_of_processes(
-    reference, tmp_path
+    runs, tmp_path
 ):
-    out = tmp_path / "killed"
-    killed = one_process(out, worker=True, SARA_TEST_FAULT="kill-after-batch-2")
-    assert killed.returncode == -9
+    out = runs / "killed"
+    assert (runs / "killed.rc").read_text() == "-9"
     part = out / "answers-000.jsonl"
     assert len(part.read_text().splitlines()) == 4  # two batches, stored before the kill
     # the fifth answer written halfway (as by a kill in the middle of a write): never merged
-    whole = (reference / "answers.jsonl").read_text().splitlines()[4]
+    whole = (runs / "one" / "answers.jsonl").read_text().splitlines()[4]
     with part.open("a") as fh:
         fh.write(whole[: len(whole) // 2])
     # resumed by two processes: one batch is left, so the second process has nothing to do
+    summary = tmp_path / "r.json"
     resumed = ok(
-        launch(
-            2, out, "--json", str(tmp_path / "r.json"), worker=True, **STUB, SARA_TEST_FAULT="count"
+        _finish(
+            launch(2, out, "--json", str(summary), worker=True, **STUB, SARA_TEST_FAULT="count")
         )
     )
     assert "4 of 6 answers done, 2 left; 1 half-written line(s) ignored" in resumed.stderr
     assert "generating 2 answers on 2 processes in 1 batch" in resumed.stderr
     assert sorted(re.findall(r"decoded answers: (\d+)", resumed.stderr)) == ["0", "2"]
-    assert answers(out) == answers(reference)
-    summary = json.loads((tmp_path / "r.json").read_text())
-    assert (summary["resumed"], summary["generated"], summary["rows"]) == (4, 2, 6)
-    assert summary["processes"] == 2
+    assert answers(out) == answers(runs / "one")
+    got = json.loads(summary.read_text())
+    assert [got[k] for k in ("resumed", "generated", "rows", "processes")] == [4, 2, 6, 2]
 
 
 def test_a_failing_process_fails_the_launch_with_its_error_once(tmp_path):
-    proc = launch(2, tmp_path / "fail", worker=True, SARA_TEST_FAULT="fail-rank-1")
+    proc = _finish(launch(2, tmp_path / "fail", worker=True, SARA_TEST_FAULT="fail-rank-1"))
     assert proc.returncode != 0
     text = proc.stdout + proc.stderr
     assert text.count("injected failure in process 1") == 1, text[-3000:]
