@@ -122,7 +122,7 @@ def p_toward(
             mine[b] = [float(np.mean(lp)) for lp in scored]
             counted(len(cut[b]))
         shard.wait_all(len(rows))
-    means = np.empty(len(rows))
+    means = np.full(len(rows), np.nan)  # every batch is filled by the process that scored it
     for part in shard.all_gather(mine):
         for b, values in part.items():
             means[cut[b]] = values

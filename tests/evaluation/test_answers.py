@@ -54,12 +54,14 @@ def decoded(monkeypatch):
 
 def in_ranks(world, cfg, out, other_cfg=None):
     """generate_run on ``world`` thread ranks, each with its own copy of the tiny model (built
-    here, in one thread: the weights come from the global RNG); rank 1 may get ``other_cfg``."""
+    here, in one thread: the weights come from the global RNG); rank 1 may get ``other_cfg``;
+    ``out`` may be a list of folders, one per rank (machines that share no folder)."""
     models = [make_tiny_lm() for _ in range(world)]
 
     def work(shard):
         mine = other_cfg if other_cfg is not None and shard.rank == 1 else cfg
-        return generate_run(models[shard.rank], mine, LAYERS, out, shard, progress=False)
+        folder = out[shard.rank] if isinstance(out, list) else out
+        return generate_run(models[shard.rank], mine, LAYERS, folder, shard, progress=False)
 
     return run_ranks(world, work)
 
@@ -129,3 +131,23 @@ def test_other_settings_in_the_folder_need_overwrite(tmp_path):
     fresh = one_rank(tmp_path, other, overwrite=True)
     assert fresh.resumed == 0 and fresh.generated == 12
     assert {r.seed for r in fresh.rows} == {7, 8}  # the new seeds
+
+
+def test_machines_that_share_no_folder_resume_from_what_each_one_holds(tmp_path, monkeypatch):
+    whole = one_rank(tmp_path / "whole")
+    folders = [tmp_path / "machine0", tmp_path / "machine1"]
+    real_append = PartWriter.append
+
+    def main_stops_after_one_batch(self, rows):
+        real_append(self, rows)
+        if self.path.parent == folders[0]:
+            raise KeyboardInterrupt  # the main machine's job is killed after its first batch
+
+    monkeypatch.setattr(PartWriter, "append", main_stops_after_one_batch)
+    first = in_ranks(2, CFG, folders)
+    assert isinstance(first[0], KeyboardInterrupt)
+    monkeypatch.setattr(PartWriter, "append", real_append)
+    main, other = in_ranks(2, CFG, folders)
+    assert main.resumed > 3 and other.rows == []  # the other machine's answers counted as done
+    assert plain(main.rows) == plain(whole.rows)  # and were sent to the main process
+    assert [p.name for p in folders[0].glob("answers*")] == ["answers.jsonl"]
