@@ -166,9 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_model(args: argparse.Namespace):
+def _load_model(args: argparse.Namespace, device: str | None = None, quiet: bool = False):
     try:
-        return load_from_args(args)
+        return load_from_args(args, device=device, quiet=quiet)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
@@ -342,13 +342,30 @@ def run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+SHARDED = ("evaluate", "choice", "tune")
+"""Commands that split their work over the processes of a torchrun / accelerate launch."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from sara_core.distributed import Launch, QuietExit
+
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     parser = build_parser()
     try:
+        launch = Launch.from_env(os.environ)  # torchrun's and accelerate's variables, once
         args = parser.parse_args(argv)
         apply_environment(args, os.environ)  # SARA_MODEL, SARA_DTYPE, ...: read once, here
+        if launch.world > 1 and args.command not in SHARDED:
+            if not launch.main:
+                return 2
+            raise UsageError(
+                f"{args.command} runs in one process: start it with python -m sara_core, not "
+                f"under a launcher ({launch.world} processes); {', '.join(SHARDED)} shard"
+            )
+        args.launch = launch
         return int(args.func(args) or 0)
+    except QuietExit as exc:  # another process (the main one) reports why
+        return exc.code
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

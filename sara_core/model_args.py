@@ -73,9 +73,23 @@ def model_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def load_from_args(args: argparse.Namespace, name: str | None = None) -> Any:
+def launch_device(requested: str | None, shard_device: str | None) -> str | None:
+    """The device of one process of a launch: the launch's own (``cuda:LOCAL_RANK``, or the CPU)
+    unless the command line asked for the CPU; a process alone keeps what was asked."""
+    if shard_device is None or (requested or "").strip().lower() == "cpu":
+        return requested
+    return shard_device
+
+
+def load_from_args(
+    args: argparse.Namespace,
+    name: str | None = None,
+    device: str | None = None,
+    quiet: bool = False,
+) -> Any:
     """Load ``name`` (default ``args.model``) with the options of ``args``, reporting progress on
-    stderr; a failure is an InputError in one line."""
+    stderr (unless ``quiet``: the other processes of a launch); ``device`` is a launch's device
+    for this process (see :func:`launch_device`). A failure is an InputError in one line."""
     from sara_core.models import ModelLoadError, load_model
 
     name = args.model if name is None else name
@@ -84,13 +98,15 @@ def load_from_args(args: argparse.Namespace, name: str | None = None) -> Any:
 
     def progress(stage: str, fraction: float | None) -> None:
         # a stage that reports its fraction often (drawing random weights) prints every 10%
-        if stage in last and (fraction is None or fraction - last[stage] < 0.1):
+        if quiet or stage in last and (fraction is None or fraction - last[stage] < 0.1):
             return
         last[stage] = fraction or 0.0
         done = "" if fraction is None else f" {fraction:4.0%}"
         print(f"loading {label}:{done} {stage}", file=sys.stderr, flush=True)
 
+    options = model_options(args)
+    options["device"] = launch_device(options["device"], device)
     try:
-        return load_model(name, progress=progress, **model_options(args))
+        return load_model(name, progress=progress, **options)
     except ModelLoadError as exc:
         raise InputError(str(exc)) from None

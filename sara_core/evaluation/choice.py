@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from sara_core.decoding import Continuation, score_continuations
+from sara_core.distributed import Shard
+from sara_core.evaluation.progress import shared_progress
 from sara_core.models import LoadedModel
 from sara_core.presets.choice import ChoiceBank, ChoiceItem
 from sara_core.prompts import encode_prompt
@@ -90,11 +92,15 @@ def p_toward(
     other: str,
     conditions: Sequence[Condition],
     max_rows: int = MAX_ROWS,
+    shard: Shard | None = None,
+    progress: bool = False,
 ) -> dict[str, np.ndarray]:
     """P(toward) per item under each condition: {condition name: array (n_items,)}.
 
     Every (condition, item, option) is one row of the same batched scoring calls; rows are
-    sorted by length so that batches carry little padding.
+    sorted by length so that batches carry little padding. The batches are fixed by that order,
+    so with ``shard`` each process scores every N-th batch and every process gets the same
+    result whatever N is.
     """
     prompts: dict[tuple[str, str | None], list[int]] = {}
     rows: list[Continuation] = []
@@ -107,10 +113,19 @@ def p_toward(
                 ids = option_ids(lm, it.options[pole])
                 rows.append(Continuation(prompts[key], ids, cond.steerings))
     order = sorted(range(len(rows)), key=lambda i: len(rows[i].prompt_ids))
-    scored = score_continuations(lm, [rows[i] for i in order], max_rows=max_rows)
-    means = np.empty(len(rows))
-    for i, lp in zip(order, scored, strict=True):
-        means[i] = float(np.mean(lp))
+    cut = [order[lo : lo + max_rows] for lo in range(0, len(order), max_rows)]
+    shard = shard or Shard()
+    mine: dict[int, list[float]] = {}
+    with shared_progress(shard, len(rows), 0, "choice", progress) as counted:
+        for b in shard.mine(range(len(cut))):
+            scored = score_continuations(lm, [rows[i] for i in cut[b]], max_rows=max_rows)
+            mine[b] = [float(np.mean(lp)) for lp in scored]
+            counted(len(cut[b]))
+        shard.wait_all(len(rows))
+    means = np.full(len(rows), np.nan)  # every batch is filled by the process that scored it
+    for part in shard.all_gather(mine):
+        for b, values in part.items():
+            means[cut[b]] = values
     pairs = means.reshape(len(conditions), len(items), 2)
     probs = 1.0 / (1.0 + np.exp(pairs[..., 1] - pairs[..., 0]))  # softmax over the two options
     return {c.name: probs[j] for j, c in enumerate(conditions)}

@@ -43,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-boot", default="2000", help="bootstrap resamples (2000)")
     p.add_argument("--seed", default="0", help="bootstrap seed (0)")
     p.add_argument("--json", metavar="FILE", help="write the result as JSON to FILE")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--strength",
         metavar="DIR",
@@ -109,32 +110,37 @@ def run_cli(args: argparse.Namespace) -> int:
     grids = (_grid("--sara-grid", args.sara_grid), _grid("--actadd-grid", args.actadd_grid))
     if args.layer is not None:
         as_int("--layer", args.layer, -10_000, 10_000)
+    from sara_core.distributed import Launch, open_shard, say
     from sara_core.evaluation.config import parse_layers
 
-    lm = load_from_args(args)
-    layer = resolve_layer(args.layer, lm.n_layers)
-    layers = tuple(parse_layers(args.layers, lm.n_layers, False)) if args.layers else ()
-    spec = ChoiceSpec(
-        bank=bank,
-        toward=toward,
-        attract=attract,
-        repel=repel,
-        instruction=instruction,
-        layer=layer,
-        sara_coeff=sara_coeff,
-        actadd_coeff=actadd_coeff,
-        scope=args.scope,
-        layers=layers,
-        quick=args.quick,
-        n_boot=n_boot,
-        seed=seed,
-    )
-    result = run_choice(lm, spec)
+    json_path = _json_path(args.json)
+    launch = getattr(args, "launch", None) or Launch()
+    with open_shard(launch) as shard:
+        say(shard, f"loading {args.model or 'the embedded model'}...")
+        lm = load_from_args(args, device=shard.device, quiet=not shard.main)
+        spec = ChoiceSpec(
+            bank=bank,
+            toward=toward,
+            attract=attract,
+            repel=repel,
+            instruction=instruction,
+            layer=resolve_layer(args.layer, lm.n_layers),
+            sara_coeff=sara_coeff,
+            actadd_coeff=actadd_coeff,
+            scope=args.scope,
+            layers=tuple(parse_layers(args.layers, lm.n_layers, False)) if args.layers else (),
+            quick=args.quick,
+            n_boot=n_boot,
+            seed=seed,
+        )
+        result = run_choice(lm, spec, shard=shard, progress=not args.no_progress)
+    if not shard.main:
+        return 0
     print("\n".join(result_lines(result)))
-    if args.json:
-        _write(Path(args.json), json.dumps(result.to_json(), indent=2))
+    if json_path is not None:
+        _write(json_path, json.dumps(result.to_json(), indent=2))
         print(f"wrote {args.json}", file=sys.stderr)
-    if args.strength:
+    if args.strength:  # on the main process only (not sharded)
         from sara_core.evaluation.strength_files import run_and_write
 
         written = run_and_write(lm, spec, Path(args.strength), *grids)
@@ -148,6 +154,16 @@ def _grid(name: str, text: str) -> tuple[float, ...]:
     if not 1 <= len(parts) <= 12:
         raise InputError(f"{name} needs 1 to 12 comma-separated numbers, got {text!r}")
     return tuple(sorted({as_float(name, p, -MAX_COEFF, MAX_COEFF) for p in parts}))
+
+
+def _json_path(text: str | None) -> Path | None:
+    """--json FILE, checked before the model loads: its folder must exist."""
+    if not text:
+        return None
+    path = Path(text).expanduser()
+    if not path.parent.is_dir():
+        raise InputError(f"cannot write {text}: its folder does not exist")
+    return path
 
 
 def _write(path: Path, text: str) -> None:

@@ -13,12 +13,15 @@ method. Every condition is scored in the same batched calls.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from sara_core.distributed import Shard
 from sara_core.evaluation.choice import (
     Condition,
     Shift,
@@ -71,6 +74,7 @@ class ChoiceResult:
     probabilities: dict[str, list[float]] = field(default_factory=dict)
     """P(toward) per item under each condition at the main layer (for paired comparisons)."""
     items: list[ChoiceItem] = field(default_factory=list)
+    processes: int = 1
 
     @property
     def valid(self) -> bool:
@@ -102,6 +106,7 @@ class ChoiceResult:
                 "seed": s.seed,
             },
             "seconds": round(self.seconds, 1),
+            "processes": self.processes,
             "items": [it.id for it in self.items],
             "p_toward": {k: [round(x, 5) for x in v] for k, v in self.probabilities.items()},
         }
@@ -120,10 +125,36 @@ def _steered(lm: LoadedModel, s: ChoiceSpec, layer: int) -> tuple[list[Condition
     return conds, (pair.attract_text, pair.repel_text)
 
 
-def run_choice(lm: LoadedModel, spec: ChoiceSpec) -> ChoiceResult:
-    """Score every item under every condition and summarise the shifts."""
+def choice_settings(lm: LoadedModel, spec: ChoiceSpec, items: list[ChoiceItem]) -> dict[str, Any]:
+    """What shapes the probabilities (every process of a sharded run must have the same)."""
+    s = spec
+    digest = hashlib.sha256(
+        json.dumps([[it.id, it.question, it.options] for it in items], sort_keys=True).encode()
+    ).hexdigest()[:12]
+    return {
+        "model": lm.name,
+        "dtype": str(lm.dtype),
+        "device": lm.device.type,
+        "bank": s.bank.name,
+        "items": digest,
+        "toward": s.toward,
+        "texts": [s.attract, s.repel, s.instruction],
+        "layer": s.layer,
+        "layers": list(s.layers),
+        "coeffs": [s.sara_coeff, s.actadd_coeff],
+        "scope": s.scope,
+    }
+
+
+def run_choice(
+    lm: LoadedModel, spec: ChoiceSpec, shard: Shard | None = None, progress: bool = False
+) -> ChoiceResult:
+    """Score every item under every condition and summarise the shifts; with ``shard`` the
+    scoring batches are split over its processes (each gets the whole result)."""
     t0 = time.perf_counter()
+    shard = shard or Shard()
     items = quick_items(spec.bank, QUICK_ITEMS) if spec.quick else list(spec.bank.items)
+    shard.agree(choice_settings(lm, spec, items), "the choice settings")
     other = other_pole(spec.bank, spec.toward)
     conds = [Condition("unsteered"), Condition("prompted", instruction=spec.instruction)]
     layers = [spec.layer, *[x for x in spec.layers if x != spec.layer]]
@@ -132,7 +163,7 @@ def run_choice(lm: LoadedModel, spec: ChoiceSpec) -> ChoiceResult:
         more, pair_texts = _steered(lm, spec, layer)
         conds += more
         texts = pair_texts if layer == spec.layer else texts
-    probs = p_toward(lm, items, spec.toward, other, conds)
+    probs = p_toward(lm, items, spec.toward, other, conds, shard=shard, progress=progress)
     base = probs["unsteered"]
 
     def shift(name: str) -> Shift:
@@ -159,6 +190,7 @@ def run_choice(lm: LoadedModel, spec: ChoiceSpec) -> ChoiceResult:
             + tuple((m, f"{m}@{spec.layer}") for m in STEERED)
         },
         items=items,
+        processes=shard.world,
     )
 
 

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from sara_core.evaluation.config import EvalConfig, quick_config, target_group
@@ -89,6 +91,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-boot", type=int, default=None, help="bootstrap resamples (2000)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the answers in --out when they were made with other settings (without "
+        "it, a run with the same settings resumes and other settings are refused)",
+    )
+    parser.add_argument(
+        "--json",
+        dest="json_file",
+        default=None,
+        metavar="FILE",
+        help="also write a short summary of the run: processes, rows, resumed, seconds",
+    )
+    parser.add_argument(
         "--from-results",
         default=None,
         metavar="DIR",
@@ -149,29 +164,52 @@ def _check(cfg: EvalConfig) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    """Entry point of ``python -m sara_core evaluate``; returns the exit code."""
+    """Entry point of ``python -m sara_core evaluate``; returns the exit code.
+
+    Under torchrun or accelerate launch (``args.launch``) the answers are generated over the
+    processes and the main process writes everything and prints the summary."""
+    from sara_core.distributed import Launch, open_shard
+
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     api_key = os.environ.get(API_KEY_ENV) or None  # read once, here
+    launch = getattr(args, "launch", None) or Launch()
+    name = f"evaluate (process {launch.rank} of {launch.world})" if launch.world > 1 else "evaluate"
     try:
         cfg = config_from_args(args)
         _check(cfg)
+        json_file = _json_path(getattr(args, "json_file", None))
     except ValueError as exc:
-        print(f"evaluate: {exc}", file=sys.stderr)
+        print(f"{name}: {exc}", file=sys.stderr)
         return 2
     default_out = "artifacts/evaluation-quick" if cfg.quick else "artifacts/evaluation"
+    t0 = time.perf_counter()
     try:
         if getattr(args, "from_results", None):
+            if launch.world > 1:
+                raise InputError("--from-results generates nothing: run it in one process")
             out = Path(args.out or args.from_results)
             result = rebuild_evaluation(
                 args.from_results, cfg, out, progress=not args.no_progress, api_key=api_key
             )
         else:
             out = Path(args.out or default_out)
-            result = run_evaluation(cfg, out, progress=not args.no_progress, api_key=api_key)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"evaluate: {exc}", file=sys.stderr)
+            with open_shard(launch) as shard:
+                result = run_evaluation(
+                    cfg,
+                    out,
+                    progress=not args.no_progress,
+                    api_key=api_key,
+                    shard=shard,
+                    overwrite=getattr(args, "overwrite", False),
+                )
+            if not shard.main:
+                return 0
+    except (ValueError, OSError, RuntimeError) as exc:  # OSError: a full disk, a bad folder
+        print(f"{name}: {_first_line(exc)}", file=sys.stderr)
         return 2
     s = result.summary
+    if json_file is not None:
+        _write_json(json_file, _run_json(s, out, time.perf_counter() - t0))
     print(f"wrote {len(result.rows)} answers and the report to {out}/ ({s['seconds']['total']} s)")
     print(s["metrics"]["validity"]["line"])
     for h in s["metrics"]["headline"]:
@@ -182,3 +220,39 @@ def run_cli(args: argparse.Namespace) -> int:
             f"[{sp['low']:+.3f}, {sp['high']:+.3f}]"
         )
     return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _json_path(text: str | None) -> Path | None:
+    """--json FILE, checked before any work: its folder must exist."""
+    if not text:
+        return None
+    path = Path(text).expanduser()
+    if not path.parent.is_dir():
+        raise InputError(f"cannot write {text}: its folder does not exist")
+    return path
+
+
+def _run_json(summary: dict, out: Path, seconds: float) -> dict:
+    """The run in a few numbers: how many processes, answers, resumed, generated, seconds."""
+    run = summary.get("run", {})
+    return {
+        "processes": run.get("processes", 1),
+        "rows": summary.get("n_answers", 0),
+        "resumed": run.get("resumed", 0),
+        "generated": run.get("generated", 0),
+        "seconds": round(seconds, 1),
+        "generation_seconds": summary.get("seconds", {}).get("generation"),
+        "out": str(out),
+    }
+
+
+def _write_json(path: Path, data: dict) -> None:
+    try:
+        path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None

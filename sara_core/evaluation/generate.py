@@ -1,19 +1,24 @@
-"""The evaluation's answers, generated many per forward pass.
+"""The evaluation's answers, generated many per forward pass, in batches fixed by the plan.
 
 Every answer is one row of :func:`sara_core.decoding.decode_rows` with its own steering and its
 own sampling seed, so a batch can mix methods, stances, layers and dilemmas: a seed gives the
 same answer whatever shares the batch, and greedy answers equal the ones generated alone
 (tests/evaluation/test_generate.py). Each answer's perplexity under the unsteered model is scored
-in batches too (:func:`sara_core.decoding.score_continuations` with no steering).
+with the same batch (:func:`sara_core.decoding.score_continuations` with no steering).
 
 Plan: the original answers once per (dilemma, repetition); then per stance and layer SARA (the
 configured scope), ActAdd and the optional SARA every-step; the neutral control once per layer
 (stance ``neutral``). Repetition r of dilemma i uses seed ``seed + 1000 i + r`` for every method.
+
+The batches are the plan cut every ``batch_size`` answers, whatever runs them: processes of a
+sharded run take every N-th batch and a resumed run decodes what is missing of each, so no
+answer's batch depends on the number of processes (sara_core.evaluation.answers).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -25,6 +30,7 @@ from sara_core.evaluation.rows import AnswerRow
 
 if TYPE_CHECKING:  # pragma: no cover
     from sara_core.models import LoadedModel
+    from sara_core.presets import Dilemma, Stance
     from sara_core.steering import Steering
 
 
@@ -37,60 +43,112 @@ class Planned:
     steering: Steering | None
 
 
-def _steerings(
-    lm: LoadedModel, cfg: EvalConfig, attract: str, repel: str, layer: int
-) -> dict[str, Steering]:
-    """method -> steering for one stance at one layer (the control is added per layer)."""
-    from sara_core.prepare import prepare_actadd, prepare_sara
+def cell_key(row: AnswerRow) -> str:
+    """The design cell of an answer: dilemma/stance/method/layer/rep (unique in a run)."""
+    return f"{row.dilemma}/{row.stance}/{row.method}/{row.layer}/{row.rep}"
 
+
+Presets = tuple[dict[str, "Dilemma"], dict[str, "Stance"]]
+
+
+def presets_of(cfg: EvalConfig) -> Presets:
+    """The run's dilemmas by id and stances by name, in the configuration's order (the
+    bundled files are read once: each read parses YAML)."""
+    from sara_core.presets import get_dilemma, get_stance, load_dilemmas, load_stances
+
+    all_dilemmas, all_stances = load_dilemmas(), load_stances()
+    dilemmas = [get_dilemma(d, all_dilemmas) for d in cfg.dilemmas]
+    stances = [get_stance(s, all_stances) for s in cfg.stances]
+    return {d.id: d for d in dilemmas}, {s.name: s for s in stances}
+
+
+def plan_cells(
+    cfg: EvalConfig, layers: list[int], presets: Presets | None = None
+) -> list[AnswerRow]:
+    """Every answer of the run, in order, before any model work: originals, then per stance,
+    layer, dilemma, rep and method; the control per layer, dilemma and rep."""
+    by_id, by_name = presets or presets_of(cfg)
+    dilemmas, stances = list(by_id), list(by_name)
     methods = steered_methods(cfg)
-    out: dict[str, Steering] = {
-        "sara": prepare_sara(lm, attract, repel, layer, cfg.sara_coeff, None, "raw", cfg.scope),
-        "actadd": prepare_actadd(lm, attract, repel, layer, cfg.actadd_coeff),
-    }
-    if "sara_every_step" in methods:
-        out["sara_every_step"] = prepare_sara(
-            lm, attract, repel, layer, cfg.sara_coeff, None, "raw", "every-step"
+    blank = AnswerRow("", "none", "original", -1, 0, 0, "")
+
+    def one(di: int, rep: int, **kw: object) -> AnswerRow:
+        row = replace(blank, dilemma=dilemmas[di], rep=rep, seed=seed_for(cfg.seed, di, rep))
+        return replace(row, **kw)  # type: ignore[arg-type]
+
+    cells = [one(di, r) for di in range(len(dilemmas)) for r in range(cfg.baseline_reps)]
+    for stance in stances:
+        for layer in layers:
+            for di in range(len(dilemmas)):
+                for rep in range(cfg.reps):
+                    for m in (m for m in methods if m != "control"):
+                        cells.append(one(di, rep, stance=stance, method=m, layer=layer))
+    if "control" in methods and stances:
+        for layer in layers:
+            for di in range(len(dilemmas)):
+                for rep in range(cfg.reps):
+                    cells.append(one(di, rep, stance=CONTROL_STANCE, method="control", layer=layer))
+    return cells
+
+
+class Steerings:
+    """Each cell's prompt and steering, prepared on first use and kept (a process of a sharded
+    run prepares only the steerings of its own batches)."""
+
+    def __init__(self, lm: LoadedModel, cfg: EvalConfig, presets: Presets | None = None):
+        self.lm, self.cfg = lm, cfg
+        self.dilemmas, self.stances = presets or presets_of(cfg)
+        self._prompts: dict[str, list[int]] = {}
+        self._made: dict[tuple[str, str, int], Steering] = {}
+
+    def prompt(self, dilemma: str) -> list[int]:
+        from sara_core.presets import PAPER_PREFIX
+        from sara_core.prompts import encode_prompt
+
+        if dilemma not in self._prompts:
+            text = PAPER_PREFIX + self.dilemmas[dilemma].text
+            self._prompts[dilemma] = encode_prompt(self.lm, text)[0].tolist()
+        return self._prompts[dilemma]
+
+    def steering(self, row: AnswerRow) -> Steering | None:
+        if row.method == "original":
+            return None
+        key = (row.stance, row.method, row.layer)
+        if key not in self._made:
+            self._made[key] = self._prepare(row)
+        return self._made[key]
+
+    def _prepare(self, row: AnswerRow) -> Steering:
+        from sara_core.evaluation.control import prepare_control
+        from sara_core.prepare import prepare_actadd, prepare_sara
+
+        lm, cfg, layer = self.lm, self.cfg, row.layer
+        if row.method == "control":  # the neutral pair matched to the first stance's lengths
+            first = next(iter(self.stances.values()))
+            pair = (first.attract, first.repel)
+            return prepare_control(lm, *pair, layer, cfg.sara_coeff, cfg.scope)[0]
+        stance = self.stances[row.stance]
+        if row.method == "actadd":
+            return prepare_actadd(lm, stance.attract, stance.repel, layer, cfg.actadd_coeff)
+        scope = "every-step" if row.method == "sara_every_step" else cfg.scope
+        return prepare_sara(
+            lm, stance.attract, stance.repel, layer, cfg.sara_coeff, None, "raw", scope
         )
-    return out
+
+    def planned(self, row: AnswerRow) -> Planned:
+        return Planned(row, self.prompt(row.dilemma), self.steering(row))
 
 
 def plan_answers(lm: LoadedModel, cfg: EvalConfig, layers: list[int]) -> list[Planned]:
-    """Every answer of the run, in order: originals, then per stance, layer, dilemma and rep."""
-    from sara_core.evaluation.control import prepare_control
-    from sara_core.presets import PAPER_PREFIX, get_dilemma, get_stance
-    from sara_core.prompts import encode_prompt
+    """Every answer of the run with its prompt and steering, in the order of :func:`plan_cells`."""
+    made = Steerings(lm, cfg)
+    return [made.planned(row) for row in plan_cells(cfg, layers)]
 
-    dilemmas = [get_dilemma(d) for d in cfg.dilemmas]
-    stances = [get_stance(s) for s in cfg.stances]
-    prompts = [encode_prompt(lm, PAPER_PREFIX + d.text)[0].tolist() for d in dilemmas]
-    blank = AnswerRow("", "none", "original", -1, 0, 0, "")
 
-    def one(di: int, rep: int, steering: Steering | None, **kw: object) -> Planned:
-        row = replace(blank, dilemma=dilemmas[di].id, rep=rep, seed=seed_for(cfg.seed, di, rep))
-        return Planned(replace(row, **kw), prompts[di], steering)  # type: ignore[arg-type]
-
-    plan = [one(di, r, None) for di in range(len(dilemmas)) for r in range(cfg.baseline_reps)]
-    methods = steered_methods(cfg)
-    for stance in stances:
-        for layer in layers:
-            made = _steerings(lm, cfg, stance.attract, stance.repel, layer)
-            for di in range(len(dilemmas)):
-                for rep in range(cfg.reps):
-                    for m in (m for m in methods if m in made):
-                        kw = {"stance": stance.name, "method": m, "layer": layer}
-                        plan.append(one(di, rep, made[m], **kw))
-    if "control" in methods and stances:
-        first = stances[0]
-        for layer in layers:
-            control, _ = prepare_control(
-                lm, first.attract, first.repel, layer, cfg.sara_coeff, cfg.scope
-            )
-            for di in range(len(dilemmas)):
-                for rep in range(cfg.reps):
-                    kw = {"stance": CONTROL_STANCE, "method": "control", "layer": layer}
-                    plan.append(one(di, rep, control, **kw))
-    return plan
+def batches(n: int, size: int) -> list[list[int]]:
+    """The plan's positions cut into consecutive batches of ``size`` (the last may be short)."""
+    size = max(1, size)
+    return [list(range(lo, min(n, lo + size))) for lo in range(0, n, size)]
 
 
 def _row(cfg: EvalConfig, p: Planned) -> Row:
@@ -99,48 +157,75 @@ def _row(cfg: EvalConfig, p: Planned) -> Row:
     return Row(list(p.prompt), steerings, max_new_tokens=cfg.max_new_tokens, sampling=sampling)
 
 
-def generate_answers(
-    lm: LoadedModel, cfg: EvalConfig, layers: list[int], progress: bool = True
-) -> list[AnswerRow]:
-    """All answers of the run with their coherence and perplexity, unlabelled.
-
-    ``seconds`` of an answer is its batch's decoding time divided by the batch's rows.
-    """
+def answer_batch(lm: LoadedModel, cfg: EvalConfig, plan: Sequence[Planned]) -> list[AnswerRow]:
+    """Decode one batch, score each answer's perplexity under the unsteered model in the same
+    batch, and fill the rows. ``seconds`` of an answer is the batch's decoding time divided by
+    its rows."""
     from sara_core.prompts import decode
 
-    plan = plan_answers(lm, cfg, layers)
-    size = max(1, cfg.batch_size)
-    tokens: list[list[int]] = []
-    seconds: list[float] = []
-    with progress_bar(len(plan), "evaluate", progress) as bar:
-        for lo in range(0, len(plan), size):
-            chunk = [_row(cfg, p) for p in plan[lo : lo + size]]
-            t0 = time.perf_counter()
-            decode_rows(lm, chunk)
-            per_row = (time.perf_counter() - t0) / len(chunk)
-            tokens += [list(r.tokens) for r in chunk]
-            seconds += [per_row] * len(chunk)
-            bar.update(len(chunk))
-    scored = [i for i, t in enumerate(tokens) if t]
+    if not plan:
+        return []
+    chunk = [_row(cfg, p) for p in plan]
+    t0 = time.perf_counter()
+    decode_rows(lm, chunk)
+    per_row = (time.perf_counter() - t0) / len(chunk)
+    scored = [i for i, r in enumerate(chunk) if r.tokens]
     logprobs = score_continuations(
-        lm, [Continuation(plan[i].prompt, tokens[i]) for i in scored], max_rows=size
+        lm,
+        [Continuation(plan[i].prompt, list(chunk[i].tokens)) for i in scored],
+        max_rows=max(1, len(scored)),
     )
     ppl = dict(zip(scored, (perplexity_from_logprobs(lp) for lp in logprobs), strict=True))
     out = []
-    for i, p in enumerate(plan):
-        text = decode(lm, tokens[i])
+    for i, (p, r) in enumerate(zip(plan, chunk, strict=True)):
+        text = decode(lm, r.tokens)
         c = coherence(text)
         out.append(
             replace(
                 p.row,
                 answer=text,
-                new_tokens=len(tokens[i]),
+                new_tokens=len(r.tokens),
                 n_words=c.n_words,
                 distinct_1=c.distinct_1,
                 distinct_2=c.distinct_2,
                 repetition_3=c.repetition_3,
                 perplexity=ppl.get(i, float("nan")),
-                seconds=seconds[i],
+                seconds=per_row,
             )
         )
     return out
+
+
+OnBatch = Callable[[list[AnswerRow]], None]
+"""Called with each finished batch's answers (the store appends them, the bar counts them)."""
+
+
+def generate_batches(
+    lm: LoadedModel,
+    cfg: EvalConfig,
+    cells: Sequence[AnswerRow],
+    work: Sequence[Sequence[int]],
+    on_batch: OnBatch | None = None,
+    presets: Presets | None = None,
+) -> list[AnswerRow]:
+    """Answer the cells at each batch of positions in ``work``, batch by batch."""
+    made = Steerings(lm, cfg, presets)
+    out: list[AnswerRow] = []
+    for batch in work:
+        rows = answer_batch(lm, cfg, [made.planned(cells[i]) for i in batch])
+        out += rows
+        if on_batch is not None:
+            on_batch(rows)
+    return out
+
+
+def generate_answers(
+    lm: LoadedModel, cfg: EvalConfig, layers: list[int], progress: bool = True
+) -> list[AnswerRow]:
+    """All answers of the run in plan order, with coherence and perplexity, unlabelled (one
+    process, nothing stored; sara_core.evaluation.answers adds processes and resuming)."""
+    presets = presets_of(cfg)
+    cells = plan_cells(cfg, layers, presets)
+    work = batches(len(cells), cfg.batch_size)
+    with progress_bar(len(cells), "evaluate", progress) as bar:
+        return generate_batches(lm, cfg, cells, work, lambda rows: bar.update(len(rows)), presets)

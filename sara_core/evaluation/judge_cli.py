@@ -1,15 +1,19 @@
 """``python -m sara_core judge --in ANSWERS.jsonl --out VERDICTS.jsonl``: label answers offline.
 
 Input rows: ``id`` (text or number, unique), ``answer`` (text) and optionally ``dilemma`` (the
-text answered; it turns on the echo and off-topic rules). Output rows: the same ids, in the same
-order, with ``school``, ``group``, ``coherent``, ``confidence`` and ``reason``. Bad input prints
-one line on stderr and returns 2.
+text answered, or a bundled dilemma's id such as ``parent_criminal``, which is what the
+evaluation's rows carry: it is replaced by that dilemma's text; it turns on the echo and
+off-topic rules). A value written like an id that names no bundled dilemma is refused: compared
+as text, its few letters would make every answer look off-topic. Output rows: the same ids, in
+the same order, with ``school``, ``group``, ``coherent``, ``confidence`` and ``reason``. Bad
+input prints one line on stderr and returns 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -93,9 +97,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_judge_arguments(parser)
 
 
+ID_LIKE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""A dilemma value with no space and only these characters is an id, not a dilemma's text."""
+
+
+def dilemma_text(value: str, where: str, bundled: dict[str, str]) -> str:
+    """The text of ``value``: itself when it is a text, the bundled dilemma's when it is an id."""
+    if not ID_LIKE.fullmatch(value.strip()):
+        return value
+    key = value.strip().casefold()
+    if key not in bundled:
+        raise InputError(
+            f"{where}: 'dilemma' {short_repr(value)} is no bundled dilemma id "
+            f"({', '.join(sorted(bundled))}); give the dilemma's text or one of those ids"
+        )
+    return bundled[key]
+
+
 def parse_inputs(rows: list[dict[str, Any]], source: str) -> list[JudgeInput]:
-    """Checked input rows: unique ids, bounded texts."""
+    """Checked input rows: unique ids, bounded texts, dilemma ids resolved to their texts."""
+    from sara_core.presets import load_dilemmas
+
     out, seen = [], set()
+    bundled: dict[str, str] = {}
     for n, row in enumerate(rows, 1):
         where = f"{source}, row {n}"
         rid = row.get("id")
@@ -112,6 +136,9 @@ def parse_inputs(rows: list[dict[str, Any]], source: str) -> list[JudgeInput]:
             raise InputError(f"{where}: 'answer' is over {MAX_ANSWER_CHARS} characters")
         if dilemma is not None and len(dilemma) > MAX_DILEMMA_CHARS:
             raise InputError(f"{where}: 'dilemma' is over {MAX_DILEMMA_CHARS} characters")
+        if dilemma is not None and ID_LIKE.fullmatch(dilemma.strip()):
+            bundled = bundled or {d.id.casefold(): d.text for d in load_dilemmas()}
+            dilemma = dilemma_text(dilemma, where, bundled)
         out.append(JudgeInput(rid, answer, dilemma))
     return out
 

@@ -24,14 +24,15 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sara_core.distributed import Shard
 from sara_core.evaluation.agreement import load_agreement, validity
 from sara_core.evaluation.config import CONTROL_STANCE, EXTRA_METHODS, EvalConfig, parse_layers
-from sara_core.evaluation.generate import generate_answers
-from sara_core.evaluation.judge import JUDGES, Judge, build_judge, measure_judge
+from sara_core.evaluation.judge import BUILT_IN, JUDGES, Judge, build_judge, measure_judge
 from sara_core.evaluation.mfq import mfq_runs_json, mfq_summary, run_mfq
 from sara_core.evaluation.rows import AnswerRow, read_csv, write_csv
 from sara_core.evaluation.schools import GROUPS
 from sara_core.evaluation.summary import summarize
+from sara_core.model_args import launch_device
 from sara_core.validation import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,6 +76,21 @@ def _judge_table(judge: Judge, cfg: EvalConfig, lm: LoadedModel) -> list[dict[st
     return [acc.to_json() for acc in accs]
 
 
+def _check_judge(cfg: EvalConfig) -> None:
+    """The judge's arguments, checked before the answers are generated (it is built after)."""
+    if cfg.judge_url:
+        if not cfg.judge_model:
+            raise InputError("--judge-url needs --judge-model NAME (the endpoint's model)")
+        return
+    name = cfg.judge
+    if name not in BUILT_IN and (not name or name.startswith("-") or len(name) > 200):
+        raise InputError(f"unknown judge {name!r}; choose {', '.join(BUILT_IN)} or a hub id")
+    if name in ("prototype", "fitted") and not cfg.judge_model:
+        from sara_core.evaluation.encoder import embedding_model_path
+
+        embedding_model_path()
+
+
 def run_evaluation(
     cfg: EvalConfig,
     out: Path | str,
@@ -84,20 +100,50 @@ def run_evaluation(
     figures: bool = True,
     rows: list[AnswerRow] | None = None,
     api_key: str | None = None,
+    shard: Shard | None = None,
+    overwrite: bool = False,
 ) -> EvalResult:
     """Run the whole protocol and write results.csv, summary.json, figures and report.md.
 
-    With ``rows`` (answers of an earlier run, see ``rebuild_evaluation``) nothing is generated:
-    the answers are labelled again, the questionnaire is run and everything is summarised.
+    The answers are kept in ``out`` as they are made (sara_core.evaluation.answers): a run with
+    the same settings resumes, other settings are refused unless ``overwrite``. With ``shard``
+    the answers are generated over its processes; the main process then labels, summarises
+    and writes everything, and the others return an empty result. With ``rows`` (answers of an
+    earlier run, see ``rebuild_evaluation``) nothing is generated: the answers are labelled
+    again, the questionnaire is run and everything is summarised.
     """
+    from sara_core.evaluation.answers import generate_run
     from sara_core.models import load_model
 
+    shard = shard or Shard()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    lm = lm if lm is not None else load_model(cfg.model, **cfg.load_options)
+    if judge is None:
+        _check_judge(cfg)
+    lm = (
+        lm
+        if lm is not None
+        else load_model(
+            cfg.model,
+            **{
+                **cfg.load_options,
+                "device": launch_device(cfg.load_options.get("device"), shard.device),
+            },
+        )
+    )
     spec = [str(x) for x in cfg.layers] if cfg.layers else None
     layers = parse_layers(spec, lm.n_layers, cfg.quick)
+    t_gen = time.perf_counter()
+    regenerated = rows is None
+    run_facts: dict[str, Any] = {"processes": shard.world, "resumed": 0, "generated": 0}
+    if rows is None:
+        made = generate_run(lm, cfg, layers, out, shard, overwrite, progress)
+        if not shard.main:
+            return EvalResult(rows=[], summary={}, out=out)
+        rows = made.rows
+        run_facts.update(resumed=made.resumed, generated=made.generated)
+    gen_s = time.perf_counter() - t_gen
     if judge is None:
         judge = build_judge(
             cfg.judge,
@@ -111,11 +157,6 @@ def run_evaluation(
     agreement = load_agreement(cfg.agreement or BUNDLED_AGREEMENT)
     valid = validity(agreement, judge.signature, judge.min_confidence)
     print(valid.line, file=sys.stderr)
-    t_gen = time.perf_counter()
-    regenerated = rows is None
-    if rows is None:
-        rows = generate_answers(lm, cfg, layers, progress)
-    gen_s = time.perf_counter() - t_gen
     label_rows(rows, judge)
     write_csv(rows, out / "results.csv")
     mfq = None
@@ -128,6 +169,7 @@ def run_evaluation(
         "judges": judge_table,
         "groups": {g: list(m) for g, m in GROUPS.items()},
         "n_answers": len(rows),
+        "run": run_facts,
         "seconds": {"generation": round(gen_s, 1) if regenerated else None},
         "metrics": summarize(rows, cfg, layers, valid),
         "mfq": mfq_summary(mfq, layers, cfg),

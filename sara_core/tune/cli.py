@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from sara_core.model_args import add_model_arguments
@@ -87,6 +86,7 @@ def _line(name: str, p: dict | None) -> str:
 
 def run_cli(args: argparse.Namespace) -> int:
     from sara_core.cli import _load_model, steering_texts
+    from sara_core.distributed import Launch, open_shard, say
     from sara_core.tune.grid import check_methods, check_ratio
     from sara_core.tune.score import held_out_for
     from sara_core.tune.search import DEFAULT_NEW_TOKENS, tune
@@ -112,23 +112,27 @@ def run_cli(args: argparse.Namespace) -> int:
     for path in (args.json_file, args.plot):
         if path and not Path(path).expanduser().parent.is_dir():
             raise InputError(f"cannot write {path}: its folder does not exist")
-    lm = _load_model(args)
-    result = tune(
-        lm,
-        dilemma,
-        attract,
-        repel,
-        methods=methods,
-        grid=_grid(args, lm.n_layers),
-        quick=args.quick,
-        max_new_tokens=DEFAULT_NEW_TOKENS if args.max_new_tokens is None else args.max_new_tokens,
-        max_ppl_ratio=args.max_ppl_ratio,
-        max_points=args.max_points,
-        held_out=held_out_for(stance, items),
-        progress=lambda done, total, desc: print(
-            f"[{done}/{total}] {desc}", file=sys.stderr, flush=True
-        ),
-    )
+    tokens = DEFAULT_NEW_TOKENS if args.max_new_tokens is None else args.max_new_tokens
+    launch = getattr(args, "launch", None) or Launch()
+    with open_shard(launch) as shard:
+        lm = _load_model(args, shard.device, quiet=not shard.main)
+        result = tune(
+            lm,
+            dilemma,
+            attract,
+            repel,
+            methods=methods,
+            grid=_grid(args, lm.n_layers),
+            quick=args.quick,
+            max_new_tokens=tokens,
+            max_ppl_ratio=args.max_ppl_ratio,
+            max_points=args.max_points,
+            held_out=held_out_for(stance, items),
+            progress=lambda done, total, desc: say(shard, f"[{done}/{total}] {desc}"),
+            shard=shard,
+        )
+    if not shard.main:
+        return 0
     data = result.to_json()
     data["stance"] = stance
     if args.json_file:

@@ -26,6 +26,7 @@ from dataclasses import asdict
 
 from sara_core.config import GenerationSettings, SteeringConfig
 from sara_core.decoding import STOPPED, Continuation, Row, decode_rows, score_continuations
+from sara_core.distributed import Shard
 from sara_core.generation import settings_row
 from sara_core.models import LoadedModel
 from sara_core.planning import ComparePlan, plan_compare
@@ -76,8 +77,10 @@ class _Search:
         stop: threading.Event,
         progress: Progress | None,
         held_out_all: bool = True,
+        shard: Shard | None = None,
     ):
         self.lm, self.plan, self.max_ratio = lm, plan, max_ppl_ratio
+        self.shard = shard or Shard()
         self.chunk, self.stop, self.progress = rows_per_chunk, stop, progress
         self.settings = plan.settings
         self.ids = plan.input_ids[0].tolist()
@@ -204,15 +207,22 @@ class _Search:
         self.tick("held-out check of the chosen points")
 
     def run(self, points: list[tuple[str, int, float]], stage: str) -> list[TunePoint]:
-        """Evaluate ``points`` chunk by chunk, releasing the model between chunks."""
-        out: list[TunePoint] = []
-        for lo in range(0, len(points), self.chunk):
+        """Evaluate ``points`` chunk by chunk, releasing the model between chunks. With several
+        processes each takes every N-th chunk and all of them get every point, in order."""
+        chunks = [points[lo : lo + self.chunk] for lo in range(0, len(points), self.chunk)]
+        mine: dict[int, list[TunePoint]] = {}
+        for c in self.shard.mine(range(len(chunks))):
             if self.stop.is_set():
                 break
-            part = points[lo : lo + self.chunk]
-            out += self.evaluate(part, stage)
-            self.tick(f"{stage}: {lo + len(part)} of {len(points)} points")
-        return out
+            mine[c] = self.evaluate(chunks[c], stage)
+            self.tick(f"{stage}: chunk {c + 1} of {len(chunks)} ({len(points)} points)")
+        if self.shard.world == 1:
+            return [p for c in sorted(mine) for p in mine[c]]
+        found: dict[int, list[TunePoint]] = {}
+        for part in self.shard.all_gather(mine):
+            found.update(part)
+        self.done += len(chunks) - len(mine)
+        return [p for c in sorted(found) for p in found[c]]
 
 
 def _refine(
@@ -254,6 +264,7 @@ def tune(
     rows_per_chunk: int = ROWS_PER_CHUNK,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
+    shard: Shard | None = None,
 ) -> TuneResult:
     """Search blocks x strengths for ``methods`` on ``prompt`` steered by (attract, repel).
 
@@ -263,6 +274,8 @@ def tune(
     ``held_out_all`` (default: not ``quick``), every admissible point.
     ``config`` sets SARA's k, sign and scope and ActAdd's mode (its layer and strengths are
     ignored). Bad input raises InputError before any work, with compare's messages.
+    With ``shard`` (a torchrun / accelerate launch) the chunks of points are split over its
+    processes; every process gets the same result.
     """
     t0 = time.perf_counter()
     methods = check_methods(methods)
@@ -287,7 +300,7 @@ def tune(
     stop = stop or threading.Event()
     coarse = grid.coarse_points(methods)
     every = (not quick) if held_out_all is None else bool(held_out_all)
-    search = _Search(lm, plan, held_out, ratio, chunk, stop, progress, every)
+    search = _Search(lm, plan, held_out, ratio, chunk, stop, progress, every, shard)
     search.total = 1 + math.ceil(len(coarse) / chunk) + (1 if held_out and not every else 0)
     if progress is not None:
         progress(0, search.total, "answering unsteered and prompted")
@@ -315,6 +328,9 @@ def tune(
             },
         },
     )
+    shared = {"model": lm.name, "dtype": str(lm.dtype), "device": lm.device.type}
+    texts = [plan.texts.prompt, plan.texts.attract, plan.texts.repel]
+    search.shard.agree({**shared, "texts": texts, **result.settings}, "the search's settings")
     base_points = search.baselines()
     if base_points is not None:
         result.unsteered, result.prompted = base_points
@@ -332,5 +348,6 @@ def tune(
         "score_s": round(search.score_s, 2),
         "points": len(result.points),
         "answers": len(result.points) + (2 if base_points else 0),
+        "processes": search.shard.world,
     }
     return result

@@ -140,3 +140,26 @@ def test_other_pole_refuses_a_pole_the_bank_does_not_have():
     assert other_pole(bank(), "yes") == "no" and other_pole(bank(), "no") == "yes"
     with pytest.raises(ValueError, match="not a pole"):
         other_pole(bank(), "maybe")
+
+
+def test_ranks_score_their_share_of_the_batches_and_all_get_the_whole_result():
+    from conftest import make_tiny_lm
+    from thread_shards import run_ranks
+
+    models = [make_tiny_lm() for _ in range(3)]  # one copy per rank, built in this thread
+    b = bank()
+    sara = prepare_sara(models[0], ATTRACT, REPEL, layer=2, coeff=4.0)
+    conds = [Condition("unsteered"), Condition("prompted", instruction=INSTRUCTION)]
+    conds.append(Condition("sara", (sara,)))
+    alone = p_toward(models[0], b.items, "yes", "no", conds, max_rows=4)
+    for world in (2, 3):
+        results = run_ranks(
+            world,
+            lambda shard: p_toward(
+                models[shard.rank], b.items, "yes", "no", conds, max_rows=4, shard=shard
+            ),
+        )
+        for got in results:
+            assert set(got) == set(alone)
+            for name in alone:
+                np.testing.assert_array_equal(got[name], alone[name], err_msg=name)

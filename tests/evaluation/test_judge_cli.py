@@ -63,3 +63,45 @@ def test_bad_options_exit_2(tmp_path, capsys):
     assert main(["judge", "--in", str(tmp_path / "none.jsonl"), "--out", "o"]) == 2
     errs = capsys.readouterr().err.strip().splitlines()
     assert len(errs) == 3 and "--min-confidence" in errs[0] and "--judge-model" in errs[1]
+
+
+def test_a_bundled_dilemma_id_is_judged_as_its_text(tmp_path, monkeypatch):
+    """The evaluation's rows carry dilemma ids: judged as the id's letters, a sound answer
+    looks off-topic; resolved to the dilemma's text it does not."""
+    from sara_core.evaluation.judge import Judge
+    from sara_core.presets import get_dilemma
+
+    seen = []
+
+    class Recording:
+        name = "recording"
+
+        def probabilities(self, answers, dilemmas=None):
+            import numpy as np
+
+            seen.extend(dilemmas or [])
+            return np.full((len(answers), 8), 1 / 8)
+
+    monkeypatch.setattr(C, "judge_from_args", lambda *a, **k: Judge(Recording()))
+    rows = [
+        {"id": 1, "answer": GOOD, "dilemma": "parent_criminal"},
+        {"id": 2, "answer": GOOD, "dilemma": " Parent_Criminal "},
+        {"id": 3, "answer": GOOD, "dilemma": DILEMMA},
+    ]
+    out = tmp_path / "out.jsonl"
+    assert main(["judge", "--in", _write(tmp_path / "in.jsonl", rows), "--out", str(out)]) == 0
+    text = get_dilemma("parent_criminal").text
+    assert seen == [text, text, DILEMMA]  # the ids reached the judge as the dilemma's text
+    verdicts = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [v["reason"] for v in verdicts[:2]] == [verdicts[2]["reason"]] * 2
+    assert "off-topic" not in verdicts[0]["reason"]
+
+
+def test_an_id_that_names_no_dilemma_is_refused(tmp_path, capsys):
+    rows = [{"id": "a", "answer": GOOD, "dilemma": "parent_crimnal"}]
+    out = tmp_path / "out.jsonl"
+    assert main(["judge", "--in", _write(tmp_path / "in.jsonl", rows), "--out", str(out)]) == 2
+    assert not out.exists()
+    (err,) = capsys.readouterr().err.strip().splitlines()
+    assert "row 1: 'dilemma' 'parent_crimnal' is no bundled dilemma id" in err
+    assert "parent_criminal" in err

@@ -21,7 +21,7 @@ SMALL = ["--layers", "1,2", "--sara-coeffs", "1,2", "--actadd-coeffs", "4", "--m
 @pytest.fixture
 def tiny_cli(monkeypatch, tiny_lm):
     """The CLI with the tiny model in place of the embedded one."""
-    monkeypatch.setattr(cli, "_load_model", lambda name: tiny_lm)
+    monkeypatch.setattr(cli, "_load_model", lambda name, *_a, **_kw: tiny_lm)
     return tiny_lm
 
 
@@ -70,7 +70,7 @@ def test_a_block_the_model_lacks_is_one_line_with_compare_s_message(tiny_cli, ca
     ],
 )
 def test_bad_arguments_fail_before_the_model_loads(monkeypatch, capsys, extra):
-    def no_load(name):
+    def no_load(name, *_a, **_kw):
         raise AssertionError("the model must not load for bad arguments")
 
     monkeypatch.setattr(cli, "_load_model", no_load)

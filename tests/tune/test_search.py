@@ -264,3 +264,25 @@ def test_a_bad_block_is_refused_with_compare_s_message(tiny_lm):
     with pytest.raises(InputError) as theirs:
         compare(tiny_lm, PROMPT, ATTRACT, REPEL, SteeringConfig(layer=7))
     assert str(ours.value) == str(theirs.value)
+
+
+def test_ranks_search_their_share_of_the_chunks_and_all_get_every_point():
+    from dataclasses import asdict
+
+    from conftest import make_tiny_lm
+    from thread_shards import run_ranks
+
+    models = [make_tiny_lm() for _ in range(2)]  # one copy per rank, built in this thread
+    grid = TuneGrid((1, 2), (2.0,), (8.0,), refine=1)
+
+    def points(result):
+        return [json.dumps(asdict(p)) for p in result.points]  # NaN compares equal as text
+
+    alone = _search(models[0], grid=grid, rows_per_chunk=2)
+    assert len(alone.points) > 4 and {p.stage for p in alone.points} == {"coarse", "refine"}
+    results = run_ranks(
+        2, lambda shard: _search(models[shard.rank], grid=grid, rows_per_chunk=2, shard=shard)
+    )
+    for got in results:
+        assert points(got) == points(alone)
+        assert got.timing["processes"] == 2
