@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from sara_core.memory import DTYPE_CHOICES
@@ -52,6 +52,28 @@ def apply_environment(args: argparse.Namespace, environ: Mapping[str, str]) -> N
     if getattr(args, "dtype", None) is None and hasattr(args, "dtype"):
         args.dtype = environ.get("SARA_DTYPE", "").strip() or None
     args.memory_mb = parse_memory_mb(environ.get("SARA_MEMORY_MB"))
+
+
+def is_hub_id(name: str | None) -> bool:
+    """Whether ``name`` needs the Hugging Face hub: not the embedded model, not ``random:NAME``,
+    not a local folder."""
+    from pathlib import Path
+
+    from sara_core.embedded import EMBEDDED_ALIASES
+
+    name = (name or "").strip()
+    return (
+        name not in EMBEDDED_ALIASES
+        and not name.lower().startswith("random:")
+        and not Path(name).expanduser().is_dir()
+    )
+
+
+def offline_unless_hub(environ: MutableMapping[str, str], *names: str | None) -> None:
+    """Keep the hub off (``HF_HUB_OFFLINE=1``, unless the user set it) for a command whose models
+    are all local; a hub model named on the command line is fetched where the network allows."""
+    if not any(is_hub_id(n) for n in names if n):
+        environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def parse_memory_mb(value: str | None) -> int | None:

@@ -187,3 +187,16 @@ def test_info_json_prints_what_the_model_is(monkeypatch, capsys, tiny_lm):
     assert "tokenizer_note" in info and info["weight_bytes"] > 0
     assert seen == {"name": "tiny", "device": "cpu", "dtype": "bfloat16", "memory_mb": None}
     assert model_args.MODEL_HELP.startswith("hub id, local folder, or random:NAME")
+
+
+def test_commands_keep_the_hub_off_unless_a_hub_model_is_named(tmp_path):
+    from sara_core.model_args import is_hub_id, offline_unless_hub
+
+    assert not is_hub_id("embedded") and not is_hub_id("random:gemma-2-2b")
+    assert not is_hub_id(str(tmp_path)) and is_hub_id("google/gemma-2-2b-it")
+    env: dict[str, str] = {}
+    offline_unless_hub(env, None, "random:gemma-2b")
+    assert env == {"HF_HUB_OFFLINE": "1"}
+    env = {}
+    offline_unless_hub(env, None, "Qwen/Qwen2.5-0.5B-Instruct")
+    assert env == {}  # fetched where the network allows (and said plainly where it does not)

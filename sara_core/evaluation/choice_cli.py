@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from sara_core.evaluation.choice_run import ChoiceSpec, result_lines, run_choice
-from sara_core.model_args import add_model_arguments, load_from_args
+from sara_core.model_args import add_model_arguments, load_from_args, offline_unless_hub
 from sara_core.presets.choice import ChoiceBank
 from sara_core.validation import MAX_COEFF, InputError, as_float, as_int, as_text, resolve_layer
 
@@ -99,7 +99,7 @@ def _texts(args: argparse.Namespace, bank: ChoiceBank) -> tuple[str, str, str]:
 
 def run_cli(args: argparse.Namespace) -> int:
     """Entry point of ``python -m sara_core choice``; returns the exit code."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    offline_unless_hub(os.environ, args.model)  # a hub model loads where the network allows
     bank = _bank(args.items)
     attract, repel, toward = _texts(args, bank)
     instruction = as_text("--instruction", args.instruction) if args.instruction else attract

@@ -13,7 +13,7 @@ from pathlib import Path
 from sara_core.evaluation.config import EvalConfig, quick_config, target_group
 from sara_core.evaluation.judge_cli import API_KEY_ENV, add_judge_arguments
 from sara_core.evaluation.run import rebuild_evaluation, run_evaluation
-from sara_core.model_args import add_model_arguments, model_options
+from sara_core.model_args import add_model_arguments, model_options, offline_unless_hub
 from sara_core.validation import InputError, as_float, as_int
 
 MAX_COUNT = 100_000
@@ -170,7 +170,8 @@ def run_cli(args: argparse.Namespace) -> int:
     processes and the main process writes everything and prints the summary."""
     from sara_core.distributed import Launch, open_shard
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # a hub model loads where the network allows; otherwise the hub stays off
+    offline_unless_hub(os.environ, args.model, getattr(args, "judge_model", None))
     api_key = os.environ.get(API_KEY_ENV) or None  # read once, here
     launch = getattr(args, "launch", None) or Launch()
     name = f"evaluate (process {launch.rank} of {launch.world})" if launch.world > 1 else "evaluate"

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sara_core.evaluation.jsonl import read_jsonl, text_field, write_jsonl
 from sara_core.evaluation.judge import BUILT_IN, DEFAULT_JUDGE, DEFAULT_MIN_CONFIDENCE, Judge
+from sara_core.model_args import offline_unless_hub
 from sara_core.validation import InputError, as_float, short_repr
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -147,7 +148,8 @@ def run_cli(args: argparse.Namespace) -> int:
     """Entry point of ``python -m sara_core judge``; returns the exit code."""
     from sara_core.evaluation.judge_api import JudgeError
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # a hub model loads where the network allows; otherwise the hub stays off
+    offline_unless_hub(os.environ, getattr(args, "judge_model", None))
     api_key = os.environ.get(API_KEY_ENV) or None  # read once, here
     try:
         rows = read_jsonl(args.inp, max_bytes=MAX_INPUT_BYTES, max_rows=MAX_INPUT_ROWS)
