@@ -176,14 +176,12 @@ class LeanDecoder:
         """Generate every row (and every row that joins) to its end."""
         try:
             self.admit(rows)
-            while True:
-                if self.active:
-                    self._step()
-                new: Sequence[Row] = () if self.join is None else self.join(len(self.active))
-                if new:
-                    self.admit(new)
-                elif not self.active:
-                    return
+            while self.active:  # an emptied batch ends: the next one forms as usual
+                self._step()
+                if self.join is not None and self.active:
+                    new = self.join(len(self.active))
+                    if new:
+                        self.admit(new)
         finally:
             self._threads(None)
 

@@ -280,12 +280,15 @@ class BatchScheduler:
 
             def on_step(_all: Sequence[Row]) -> None:
                 for job in live:
-                    if job.on_step is None or job.stop.is_set():
+                    if job.done.is_set():
                         continue
-                    try:
-                        job.on_step(job.rows)
-                    except Exception:  # noqa: BLE001 - a broken listener stops its own rows
-                        log.exception("a streaming callback failed; stopping its request")
-                        job.stop.set()
+                    if job.on_step is not None and not job.stop.is_set():
+                        try:
+                            job.on_step(job.rows)
+                        except Exception:  # noqa: BLE001 - a broken listener stops its own rows
+                            log.exception("a streaming callback failed; stopping its request")
+                            job.stop.set()
+                    if all(row.done for row in job.rows):
+                        job.done.set()  # its answers are whole: it need not wait for the batch
 
             decode_rows(self.lm, rows, on_step, join=join)
