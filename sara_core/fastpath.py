@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sara_core import kernels
 from sara_core.kvstate import KVState
 
 # Rope types whose inverse frequencies do not depend on the sequence length.
@@ -142,28 +143,44 @@ class LeanModel:
         normed = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
         return normed * weight if self.gemma else weight * normed
 
+    @staticmethod
+    def _linear(
+        x: torch.Tensor,
+        own: torch.Tensor,
+        copy: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """x times a weight: a few rows through :mod:`sara_core.kernels` (the model's own
+        layout), else the (in, out) copy where there is one, else ``F.linear``."""
+        if kernels.applies(x.numel() // x.shape[-1], own):
+            return kernels.linear(x, own, bias)
+        if copy is None:
+            return F.linear(x, own, bias)
+        out = x @ copy
+        return out if bias is None else out + bias
+
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """Final norm, output layer and (gemma-2) soft cap: (rows, hidden) -> (rows, vocab)."""
         x = self._norm(h, self.final_norm)
-        out = x @ self.lm_head if self.lm_head is not None else F.linear(x, self.lm_head_w)
+        out = self._linear(x, self.lm_head_w, self.lm_head)
         if self.final_cap is not None:
             out = torch.tanh(out / self.final_cap) * self.final_cap
         return out
 
     def _qkv(self, b: _Block, x: torch.Tensor) -> torch.Tensor:
-        if b.qkv is not None:
+        if b.qkv is not None and not kernels.applies(x.numel() // x.shape[-1], b.q):
             out = x @ b.qkv
             return out if b.qkv_bias is None else out + b.qkv_bias
-        parts = [F.linear(x, b.q), F.linear(x, b.k), F.linear(x, b.v)]
+        parts = [self._linear(x, w) for w in (b.q, b.k, b.v)]
         out = torch.cat(parts, dim=-1)
         return out if b.qkv_bias is None else out + b.qkv_bias
 
     def _mlp(self, b: _Block, x: torch.Tensor) -> torch.Tensor:
-        if b.gate_up is not None:
+        if b.gate_up is not None and not kernels.applies(x.numel() // x.shape[-1], b.gate):
             gate, up = (x @ b.gate_up).chunk(2, dim=-1)
         else:
-            gate, up = F.linear(x, b.gate), F.linear(x, b.up)
-        return F.linear(self.act(gate) * up, b.down)
+            gate, up = self._linear(x, b.gate), self._linear(x, b.up)
+        return self._linear(self.act(gate) * up, b.down)
 
     def _attend(
         self, b: _Block, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
@@ -212,7 +229,7 @@ class LeanModel:
         qk = qk.transpose(1, 2)  # (rows, heads, n, d)
         keys, values = store(qk[:, nq:], qkv[..., q_end:].view(rows, n, nkv, d).transpose(1, 2))
         att = self._attend(b, qk[:, :nq], keys, values, mask)
-        out = F.linear(att, b.o, b.o_bias)
+        out = self._linear(att, b.o, bias=b.o_bias)
         if self.four_norms:
             out = self._norm(out, b.norms[1])
         h = h + out

@@ -67,6 +67,11 @@ class PrepCache:
                     self.bytes -= old.numel() * old.element_size()
         return value
 
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+            self.bytes = 0
+
 
 _CACHES: weakref.WeakKeyDictionary[nn.Module, PrepCache] = weakref.WeakKeyDictionary()
 _CACHES_LOCK = threading.Lock()

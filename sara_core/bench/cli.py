@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+DTYPES = (None, "auto", "float32", "bfloat16", "float16")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``python -m sara_core bench``."""
@@ -16,7 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "concurrent visitors, time to first token, start-up and memory."
     )
     parser.add_argument(
-        "--quick", action="store_true", help="2 repeats of 30 tokens, a 16-token classroom"
+        "--quick",
+        action="store_true",
+        help="2 repeats of 30 tokens (10 on a model of real size), a 16-token classroom",
     )
     parser.add_argument(
         "--json",
@@ -26,14 +30,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default=None,
-        help="hub id or local folder (default: $SARA_MODEL or the embedded SmolLM2-135M)",
+        help="hub id, local folder or random:NAME (default: $SARA_MODEL or the embedded "
+        "SmolLM2-135M)",
+    )
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (default)")
+    parser.add_argument(
+        "--dtype",
+        default=None,
+        help="auto (default), float32, bfloat16 or float16",
     )
     parser.add_argument("--repeats", type=int, default=None, help="repeats (default 5; quick 2)")
     parser.add_argument(
-        "--new-tokens", type=int, default=None, help="tokens per answer (default 100; quick 30)"
+        "--new-tokens",
+        type=int,
+        default=None,
+        help="tokens per answer (default 100; quick 30, or 10 on a model of real size)",
     )
     parser.add_argument(
-        "--visitors", type=int, default=20, help="classroom size (0 skips the classroom)"
+        "--visitors",
+        type=int,
+        default=None,
+        help="classroom size (default 20 on the embedded model, else 0: skipped)",
     )
     parser.add_argument(
         "--classroom-tokens",
@@ -42,7 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="tokens per classroom answer (default 80, the app's; quick 16)",
     )
     parser.add_argument(
-        "--no-startup", action="store_true", help="skip the cold/warm start-up processes"
+        "--no-startup",
+        action="store_true",
+        help="skip the cold/warm start-up processes (run on the embedded model only)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -53,24 +72,41 @@ def run_cli(args: argparse.Namespace) -> int:
     from sara_core.bench.run import run_bench
 
     repeats = args.repeats if args.repeats is not None else (2 if args.quick else 5)
-    new_tokens = args.new_tokens if args.new_tokens is not None else (30 if args.quick else 100)
+    new_tokens = args.new_tokens
     room_tokens = args.classroom_tokens or (16 if args.quick else 80)
-    if repeats < 1 or new_tokens < 2 or args.visitors < 0 or room_tokens < 2:
+    visitors = args.visitors
+    too_few = new_tokens is not None and new_tokens < 2
+    if repeats < 1 or too_few or (visitors is not None and visitors < 0) or room_tokens < 2:
         print(
             "bench: --repeats must be at least 1, --new-tokens and --classroom-tokens at least "
             "2, --visitors at least 0",
             file=sys.stderr,
         )
         return 2
-    result = run_bench(
-        model=args.model,
-        repeats=repeats,
-        new_tokens=new_tokens,
-        startup=not args.no_startup,
-        progress=not args.no_progress,
-        visitors=args.visitors,
-        classroom_tokens=room_tokens,
-    )
+    if args.dtype not in DTYPES:
+        print(
+            f"bench: --dtype {args.dtype!r} is not one of {', '.join(DTYPES[1:])}", file=sys.stderr
+        )
+        return 2
+    from sara_core.models import ModelLoadError
+    from sara_core.validation import InputError
+
+    try:
+        result = run_bench(
+            model=args.model,
+            repeats=repeats,
+            new_tokens=new_tokens,
+            startup=False if args.no_startup else None,
+            progress=not args.no_progress,
+            visitors=visitors,
+            classroom_tokens=room_tokens,
+            device=args.device,
+            dtype=args.dtype,
+            quick=args.quick,
+        )
+    except (ModelLoadError, InputError) as exc:  # a bad model, device or dtype: one line
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2, default=str))
