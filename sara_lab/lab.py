@@ -7,8 +7,10 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+from sara_core.models import load_model
 from sara_core.validation import MAX_PROMPT_TOKENS
 from sara_lab.files import DownloadFolder
 from sara_lab.handlers.presets import Presets, bundled_presets
@@ -142,7 +144,13 @@ def make_lab(settings: Settings, loader: Loader | None = None, hub: RepoFiles = 
     """A lab for ``settings``; ``loader(name) -> LoadedModel`` replaces ``load_model`` and
     ``hub(repo) -> {file: size}`` the hub's file list (tests)."""
     models = ModelManager(
-        loader=loader,
+        loader=loader
+        or partial(
+            load_model,
+            device=settings.device or None,
+            dtype=settings.dtype,
+            memory_mb=settings.memory_mb,
+        ),
         default=settings.model,
         capacity=settings.max_models,
         policy=ModelPolicy.from_settings(settings, hub).check,

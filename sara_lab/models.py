@@ -30,6 +30,7 @@ from sara_core.models import (
     LoadedModel,
     ModelBusyError,
     ModelLoadError,
+    ModelTooLargeError,
     load_model,
 )
 from sara_core.scheduler import BatchScheduler, rows_for_memory
@@ -227,10 +228,18 @@ class ModelManager:
         try:
             if self._policy is not None:
                 self._policy(key)
-            return self._loader(key)
+            try:
+                return self._loader(key)
+            except ModelTooLargeError:
+                if not self._make_room(keep=key):
+                    raise
+                return self._loader(key)  # the models it evicted held the memory it needs
         except ModelRefused as exc:
             message = str(exc)
             log.warning("refused to load %r: %s", key, message)
+        except ModelTooLargeError as exc:  # our own one line: what it needs, what is free
+            message = str(exc)
+            log.warning("%s", message)
         except Exception as exc:  # noqa: BLE001 - any failure becomes one safe message
             ref = uuid.uuid4().hex[:8]
             log.error("loading %r failed (reference %s)", key, ref, exc_info=exc)
@@ -240,6 +249,20 @@ class ModelManager:
             delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (attempts - 1))
             self._failures[key] = _Failure(message, attempts, self._clock() + delay)
         raise LoadFailed(message) from None
+
+    def _make_room(self, keep: str) -> bool:
+        """Unload every model but the default one (and ``keep``); whether any was unloaded."""
+        with self._lock:
+            victims = [
+                (k, self._models.pop(k), self._schedulers.pop(k, None))
+                for k in list(self._models)
+                if k not in (self.default, keep)
+            ]
+        found = bool(victims)
+        if found:
+            log.info("unloading %d model(s) to make room for %s", len(victims), keep)
+        self._free(victims)
+        return found
 
     def _victims(self, keep: str) -> list[tuple[str, LoadedModel, BatchScheduler | None]]:
         """Take the least recently used models out beyond the capacity (hold ``_lock``)."""

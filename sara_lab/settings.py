@@ -36,9 +36,15 @@ def public_mode(environ: Mapping[str, str]) -> bool:
 
 
 def is_hub_id(name: str) -> bool:
-    """A model name that is neither the embedded model nor a local folder (so: the hub)."""
+    """A model name that is neither the embedded model, a ``random:`` shape nor a local folder
+    (so: the hub)."""
     name = name.strip()
-    return bool(name) and name not in EMBEDDED_NAMES and not os.path.isdir(os.path.expanduser(name))
+    return (
+        bool(name)
+        and name not in EMBEDDED_NAMES
+        and not name.lower().startswith("random:")
+        and not os.path.isdir(os.path.expanduser(name))
+    )
 
 
 def configure_environment(environ: MutableMapping[str, str] = os.environ) -> None:
@@ -95,6 +101,22 @@ def _whole(name: str, value: str | None, default: int, lo: int, hi: int) -> int:
     if value is None or not value.strip():
         return default
     return as_int(name, value, lo, hi)
+
+
+def _model_options(env: Mapping[str, str]) -> dict:
+    """SARA_DEVICE, SARA_DTYPE and SARA_MEMORY_MB, checked as the CLI checks them."""
+    from sara_core import memory
+    from sara_core.model_args import parse_memory_mb
+
+    device = env.get("SARA_DEVICE", "").strip()
+    memory.parse_device(device or None)  # a device this machine lacks fails at start
+    dtype = env.get("SARA_DTYPE", "").strip() or "auto"
+    memory.parse_dtype(dtype)
+    return {
+        "device": device,
+        "dtype": dtype,
+        "memory_mb": parse_memory_mb(env.get("SARA_MEMORY_MB")),
+    }
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
@@ -154,6 +176,9 @@ class Settings:
     max_sessions: int = 300  # sessions whose state Gradio keeps (it also keeps each session's
     # last outputs, a heatmap included: about 1 MB a visitor; the oldest sessions go first)
     tune_max_points: int = 400  # most points (coarse + refined) one setting search evaluates
+    device: str = ""  # where models load (SARA_DEVICE; "" = CUDA where present, else the CPU)
+    dtype: str = "auto"  # their dtype (SARA_DTYPE; auto: sara_core.memory's policy)
+    memory_mb: int | None = None  # memory a model may use (SARA_MEMORY_MB; None: what is free)
 
     @classmethod
     def from_env(
@@ -201,6 +226,7 @@ class Settings:
             tune_max_points=_whole(
                 "SARA_TUNE_MAX_POINTS", env.get("SARA_TUNE_MAX_POINTS"), 400, 1, 400
             ),
+            **_model_options(env),
         )
         return settings.publicly() if public else settings
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
+import peak
 import pytest
 import torch
 from conftest import ARCHS, make_tiny_lm
@@ -226,3 +227,27 @@ def test_empty_input_is_refused(tiny_lm):
         decode_rows(tiny_lm, [Row([], max_new_tokens=2)])
     with pytest.raises(ValueError, match="at least one"):
         score_continuations(tiny_lm, [Continuation([1, 2], [])])
+
+
+@pytest.mark.skipif(not peak.available(), reason="needs Linux's /proc/self/clear_refs")
+def test_scoring_holds_its_logits_budget_with_a_256k_vocabulary(monkeypatch, one_torch_thread):
+    """Teacher forcing reads every continuation token's logits at once: batches are cut to the
+    budget, and the log-probabilities are taken without copying the whole tensor."""
+    from test_scheduler import big_vocab_lm
+
+    import sara_core.decoding as decoding
+
+    lm = big_vocab_lm()
+    budget = 128 * 2**20  # one row of 30 tokens: 31 MB of logits, 92 MB with the head's copies
+    monkeypatch.setattr(decoding, "SCORE_LOGITS_BYTES", budget)
+    prompt = lm.tokenizer("Should they report them or protect them?").input_ids
+    items = [Continuation(prompt, list(range(10 + i, 40 + i))) for i in range(6)]
+    one = score_continuations(lm, items[:1])  # warm up, and the lone reference
+    with peak.peak_growth() as got:
+        scores = score_continuations(lm, items)
+    assert got["bytes"] <= 1.5 * budget, f"{got['bytes'] / 2**20:.0f} MB for {budget >> 20} MB"
+    assert scores[0] == pytest.approx(one[0], abs=1e-5)
+    reference = torch.log_softmax(
+        lm.model(input_ids=torch.tensor([prompt + items[0].continuation[:-1]])).logits[0], -1
+    )[len(prompt) - 1 :].gather(-1, torch.tensor(items[0].continuation)[:, None])[:, 0]
+    assert scores[0] == pytest.approx(reference.tolist(), abs=1e-4)

@@ -10,16 +10,8 @@ import pytest
 import torch
 from conftest import make_tiny_lm
 
-from sara_core import models
+from sara_core import embedded, models
 from sara_core.models import ModelLoadError, load_model
-
-
-def test_dtype_resolution():
-    cpu = torch.device("cpu")
-    assert models._resolve_dtype("auto", cpu) == torch.float32
-    assert models._resolve_dtype("bf16", cpu) == torch.bfloat16
-    with pytest.raises(ModelLoadError, match="dtype"):
-        models._resolve_dtype("int3", cpu)
 
 
 def test_the_library_never_reads_sara_model(monkeypatch):
@@ -39,7 +31,7 @@ def test_the_cli_reads_sara_model_once_at_its_entry_point(monkeypatch):
 
     monkeypatch.setenv("SARA_MODEL", "/no/such/folder")
     seen = []
-    monkeypatch.setattr(cli, "_load_model", lambda name: seen.append(name) or exit(3))
+    monkeypatch.setattr(cli, "_load_model", lambda args: seen.append(args.model) or exit(3))
     with pytest.raises(SystemExit):
         cli.main(["info"])
     assert seen == ["/no/such/folder"]
@@ -47,7 +39,7 @@ def test_the_cli_reads_sara_model_once_at_its_entry_point(monkeypatch):
 
 def test_cache_dir_follows_env(monkeypatch, tmp_path):
     monkeypatch.setenv("SARA_CACHE_DIR", str(tmp_path))
-    assert models.cache_dir() == tmp_path
+    assert embedded.cache_dir() == tmp_path
 
 
 def test_local_folder_loads_and_describes_itself(tmp_path):
@@ -74,21 +66,21 @@ def test_incomplete_cache_is_not_trusted(tmp_path):
     folder = tmp_path / "entry"
     folder.mkdir()
     (folder / "model.safetensors").write_bytes(b"x" * 100)
-    assert not models._cache_is_complete(folder)  # no marker: a conversion that died midway
-    (folder / models._COMPLETE_MARKER).write_text(json.dumps({"size": 100, "sha256": "0" * 64}))
-    assert not models._cache_is_complete(folder)  # checksum mismatch
-    (folder / models._COMPLETE_MARKER).write_text("{not json")
-    assert not models._cache_is_complete(folder)
+    assert not embedded._cache_is_complete(folder)  # no marker: a conversion that died midway
+    (folder / embedded._COMPLETE_MARKER).write_text(json.dumps({"size": 100, "sha256": "0" * 64}))
+    assert not embedded._cache_is_complete(folder)  # checksum mismatch
+    (folder / embedded._COMPLETE_MARKER).write_text("{not json")
+    assert not embedded._cache_is_complete(folder)
     weights = folder / "model.safetensors"
-    good = {"size": 100, "sha256": models._file_sha256(weights)}
-    (folder / models._COMPLETE_MARKER).write_text(json.dumps(good))
-    assert models._cache_is_complete(folder)  # checksum verified
+    good = {"size": 100, "sha256": embedded._file_sha256(weights)}
+    (folder / embedded._COMPLETE_MARKER).write_text(json.dumps(good))
+    assert embedded._cache_is_complete(folder)  # checksum verified
     stale = {**good, "mtime_ns": weights.stat().st_mtime_ns, "sha256": "0" * 64}
-    (folder / models._COMPLETE_MARKER).write_text(json.dumps(stale))
-    assert models._cache_is_complete(folder)  # untouched since written: no need to hash
+    (folder / embedded._COMPLETE_MARKER).write_text(json.dumps(stale))
+    assert embedded._cache_is_complete(folder)  # untouched since written: no need to hash
     weights.write_bytes(b"y" * 100)  # same size, rewritten: mtime moves, the checksum decides
     os.utime(weights, ns=(0, stale["mtime_ns"] + 10**9))
-    assert not models._cache_is_complete(folder)
+    assert not embedded._cache_is_complete(folder)
 
 
 @pytest.mark.e2e
@@ -97,8 +89,8 @@ def test_embedded_model_converts_once_then_loads_from_cache_and_heals(tmp_path, 
     first = load_model()
     assert first.source == "gguf" and first.n_layers == 30 and first.hidden_size == 576
     assert first.is_chat
-    entry = models.embedded_cache_path()
-    assert models._cache_is_complete(entry)
+    entry = embedded.embedded_cache_path()
+    assert embedded._cache_is_complete(entry)
     second = load_model()
     assert second.source == "cache"
     ids = torch.tensor([[1, 2, 3, 4]])
@@ -121,12 +113,12 @@ def test_a_corrupt_config_behind_a_valid_marker_takes_the_rebuild_path(tmp_path,
     branch of load_model, which the truncation test above never reaches)."""
     monkeypatch.setenv("SARA_CACHE_DIR", str(tmp_path))
     first = load_model()
-    entry = models.embedded_cache_path()
+    entry = embedded.embedded_cache_path()
     (entry / "config.json").write_text("{ this is not json")
-    assert models._cache_is_complete(entry)  # the marker still vouches for the weights
+    assert embedded._cache_is_complete(entry)  # the marker still vouches for the weights
     converted = []
-    real = models._convert_embedded
-    monkeypatch.setattr(models, "_convert_embedded", lambda *a: converted.append(1) or real(*a))
+    real = embedded._convert_embedded
+    monkeypatch.setattr(embedded, "_convert_embedded", lambda *a: converted.append(1) or real(*a))
     healed = load_model()
     assert converted == [1] and healed.source == "gguf"
     ids = torch.tensor([[1, 2, 3]])

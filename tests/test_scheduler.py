@@ -6,11 +6,13 @@ from __future__ import annotations
 import threading
 import time
 
+import peak
 import pytest
+import torch
 from conftest import make_tiny_lm
 
 from sara_core.config import GenerationSettings, SteeringConfig
-from sara_core.decoding import STOPPED, Row
+from sara_core.decoding import STOPPED, Row, decode_rows
 from sara_core.generation import compare, stream_compare
 from sara_core.scheduler import (
     BatchScheduler,
@@ -340,6 +342,38 @@ def test_a_waiting_request_gets_heartbeats_not_a_false_timeout(lm, scheduler):
     )
     assert any(u.status.startswith("waiting") for u in updates)
     assert updates[-1].result is not None
+
+
+def big_vocab_lm():
+    """A tiny gemma-2 with Gemma's 256,000-token vocabulary: its logits outweigh everything."""
+    from conftest import make_tiny_tokenizer, tiny_config
+    from transformers import AutoModelForCausalLM
+
+    from sara_core.models import LoadedModel
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(tiny_config("gemma2", 256_000)).eval()
+    return LoadedModel(model, make_tiny_tokenizer(), "big-vocab")
+
+
+@pytest.mark.skipif(not peak.available(), reason="needs Linux's /proc/self/clear_refs")
+def test_the_rows_a_memory_budget_allows_fit_it_with_a_256k_vocabulary(one_torch_thread):
+    from sara_core.decoding import Sampling
+
+    lm = big_vocab_lm()
+    budget, tokens = 64 * 2**20, 48
+    n = rows_for_memory(lm, tokens, budget)
+    assert 6 <= n <= 16  # the logits, not the tiny cache, set the bound here
+    prompt = lm.tokenizer("Should they report them or protect them?").input_ids
+    decode_rows(lm, [Row(prompt, max_new_tokens=2)])  # warm up: first-call buffers
+    sample = Sampling(temperature=0.8, top_p=0.9, seed=1)
+    rows = [
+        Row(prompt, max_new_tokens=tokens - len(prompt), sampling=sample if i % 2 else None)
+        for i in range(n)
+    ]
+    with peak.peak_growth() as got:
+        decode_rows(lm, rows)
+    assert got["bytes"] <= budget, f"{got['bytes'] / 2**20:.0f} MB for a {budget >> 20} MB budget"
 
 
 def _paced_job(lm, tokens: int, n: int = 1, joins: bool = False) -> tuple[Job, threading.Event]:

@@ -12,14 +12,11 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sara_core.evaluation.choice_run import ChoiceSpec, result_lines, run_choice
+from sara_core.model_args import add_model_arguments, load_from_args
 from sara_core.presets.choice import ChoiceBank
 from sara_core.validation import MAX_COEFF, InputError, as_float, as_int, as_text, resolve_layer
-
-if TYPE_CHECKING:  # pragma: no cover
-    from sara_core.models import LoadedModel
 
 MAX_BOOT = 100_000
 
@@ -53,11 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--sara-grid", default="0.25,0.5,1,2,4", help="SARA lambdas of --strength")
     p.add_argument("--actadd-grid", default="1,2,4,8,16", help="ActAdd c values of --strength")
-    p.add_argument(
-        "--model",
-        default=None,
-        help="hub id or local folder (default: $SARA_MODEL or the embedded SmolLM2-135M)",
-    )
+    add_model_arguments(p)
 
 
 def _bank(spec: str) -> ChoiceBank:
@@ -118,7 +111,7 @@ def run_cli(args: argparse.Namespace) -> int:
         as_int("--layer", args.layer, -10_000, 10_000)
     from sara_core.evaluation.config import parse_layers
 
-    lm = _load(args.model)
+    lm = load_from_args(args)
     layer = resolve_layer(args.layer, lm.n_layers)
     layers = tuple(parse_layers(args.layers, lm.n_layers, False)) if args.layers else ()
     spec = ChoiceSpec(
@@ -155,16 +148,6 @@ def _grid(name: str, text: str) -> tuple[float, ...]:
     if not 1 <= len(parts) <= 12:
         raise InputError(f"{name} needs 1 to 12 comma-separated numbers, got {text!r}")
     return tuple(sorted({as_float(name, p, -MAX_COEFF, MAX_COEFF) for p in parts}))
-
-
-def _load(name: str | None) -> LoadedModel:
-    from sara_core.models import ModelLoadError, load_model
-
-    print(f"loading {name or 'the embedded model'}...", file=sys.stderr, flush=True)
-    try:
-        return load_model(name)
-    except ModelLoadError as exc:
-        raise InputError(str(exc)) from None
 
 
 def _write(path: Path, text: str) -> None:

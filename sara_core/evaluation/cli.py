@@ -11,6 +11,7 @@ from pathlib import Path
 from sara_core.evaluation.config import EvalConfig, quick_config, target_group
 from sara_core.evaluation.judge_cli import API_KEY_ENV, add_judge_arguments
 from sara_core.evaluation.run import rebuild_evaluation, run_evaluation
+from sara_core.model_args import add_model_arguments, model_options
 from sara_core.validation import InputError, as_float, as_int
 
 MAX_COUNT = 100_000
@@ -30,11 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="output folder (default artifacts/evaluation, or artifacts/evaluation-quick)",
     )
-    parser.add_argument(
-        "--model",
-        default=None,
-        help="hub id or local folder (default: $SARA_MODEL or the embedded SmolLM2-135M)",
-    )
+    add_model_arguments(parser)
     parser.add_argument(
         "--layers",
         nargs="+",
@@ -104,6 +101,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
     """The run's configuration from the command line (values checked here, before any loading)."""
     cfg = quick_config() if args.quick else EvalConfig()
     cfg.model = args.model
+    cfg.load_options = model_options(args)
     if args.dilemmas:
         if [d.lower() for d in args.dilemmas] == ["all"]:
             from sara_core.presets import load_dilemmas

@@ -37,6 +37,8 @@ class EvalConfig:
     """Everything that defines one evaluation run (written into summary.json)."""
 
     model: str | None = None
+    # device, dtype and memory_mb for load_model (--device, --dtype, SARA_MEMORY_MB)
+    load_options: dict = field(default_factory=dict)
     dilemmas: list[str] = field(default_factory=lambda: ["parent_criminal"])
     stances: list[str] = field(default_factory=lambda: ["utilitarian", "kantian"])
     layers: list[int | str] | None = None  # None: every 3rd block (0, 3, 6, ...)

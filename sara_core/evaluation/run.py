@@ -95,7 +95,7 @@ def run_evaluation(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    lm = lm if lm is not None else load_model(cfg.model)
+    lm = lm if lm is not None else load_model(cfg.model, **cfg.load_options)
     spec = [str(x) for x in cfg.layers] if cfg.layers else None
     layers = parse_layers(spec, lm.n_layers, cfg.quick)
     if judge is None:

@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from sara_core.model_args import add_model_arguments
 from sara_core.presets import PAPER_PREFIX
 from sara_core.tune.grid import DEFAULT_MAX_PPL_RATIO, TuneGrid, default_grid
 from sara_core.validation import MAX_COEFF, InputError, as_float, as_int, as_text, same_text
@@ -47,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--held-out", type=int, default=None, help="held-out probe items (0: none; default 4)"
     )
-    p.add_argument("--model", default=None, help="hub id or local folder (default: embedded)")
+    add_model_arguments(p)
     p.add_argument("--json", dest="json_file", help="write the whole search to this file")
     p.add_argument("--plot", help="write the effect-against-cost figure to this PNG")
 
@@ -111,7 +112,7 @@ def run_cli(args: argparse.Namespace) -> int:
     for path in (args.json_file, args.plot):
         if path and not Path(path).expanduser().parent.is_dir():
             raise InputError(f"cannot write {path}: its folder does not exist")
-    lm = _load_model(args.model)
+    lm = _load_model(args)
     result = tune(
         lm,
         dilemma,

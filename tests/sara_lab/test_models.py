@@ -192,3 +192,29 @@ def test_failure_hints_read_the_exception_class_not_its_text():
     offline = hf.OfflineModeIsEnabled("/srv/x")
     assert "hub cannot be reached" in failure_hint(raised_from(OSError("/srv"), offline))
     assert "causal language model" in failure_hint(KeyError("/srv/x"))
+
+
+def test_a_model_too_large_unloads_the_others_then_loads_or_says_why(tiny):
+    """Switching to a big model: the models held besides the default make room first; what
+    still cannot fit is refused with the loader's own line, and nothing half-loaded is kept."""
+    from sara_core.models import ModelTooLargeError
+
+    held: set[str] = set()
+
+    def loader(name):
+        if name.startswith("big") and len(held) > 1:  # fits only beside the default
+            raise ModelTooLargeError(f"{name} does not fit: it needs 9.9 GB")
+        if name == "huge":
+            raise ModelTooLargeError("huge does not fit: it needs 99.0 GB")
+        held.add(name)
+        return make_tiny_lm("llama")
+
+    manager = ModelManager(loader=loader, default="a", capacity=3)
+    manager._free = lambda victims: [held.discard(v[0]) for v in victims]  # type: ignore[method-assign]
+    manager.get("a")
+    manager.get("b")
+    assert manager.get("big") is not None
+    assert manager.loaded("b") is None and manager.loaded("a") is not None
+    with pytest.raises(LoadFailed, match="^huge does not fit: it needs 99.0 GB$"):
+        manager.get("huge")
+    assert manager.loaded("huge") is None and manager.error("huge").startswith("huge does not")
