@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-DTYPES = (None, "auto", "float32", "bfloat16", "float16")
+from sara_core.model_args import add_model_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,18 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="artifacts/bench/bench.json",
         help="where to write the JSON (a .md table is written beside it)",
     )
-    parser.add_argument(
-        "--model",
-        default=None,
-        help="hub id, local folder or random:NAME (default: $SARA_MODEL or the embedded "
-        "SmolLM2-135M)",
-    )
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (default)")
-    parser.add_argument(
-        "--dtype",
-        default=None,
-        help="auto (default), float32, bfloat16 or float16",
-    )
+    add_model_arguments(parser)  # --model (random:NAME too), --device, --dtype
     parser.add_argument("--repeats", type=int, default=None, help="repeats (default 5; quick 2)")
     parser.add_argument(
         "--new-tokens",
@@ -83,10 +72,13 @@ def run_cli(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.dtype not in DTYPES:
-        print(
-            f"bench: --dtype {args.dtype!r} is not one of {', '.join(DTYPES[1:])}", file=sys.stderr
-        )
+    from sara_core.memory import DeviceError, parse_device, parse_dtype
+
+    try:  # before any start-up child runs: a bad device or dtype is one line at once
+        parse_dtype(args.dtype)
+        parse_device(args.device)
+    except DeviceError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
         return 2
     from sara_core.models import ModelLoadError
     from sara_core.validation import InputError
@@ -103,8 +95,9 @@ def run_cli(args: argparse.Namespace) -> int:
             device=args.device,
             dtype=args.dtype,
             quick=args.quick,
+            memory_mb=getattr(args, "memory_mb", None),
         )
-    except (ModelLoadError, InputError) as exc:  # a bad model, device or dtype: one line
+    except (ModelLoadError, InputError, DeviceError) as exc:  # a bad model or device: one line
         print(f"bench: {exc}", file=sys.stderr)
         return 2
     path = Path(args.json)

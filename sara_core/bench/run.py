@@ -79,6 +79,7 @@ def run_bench(
     device: str | None = None,
     dtype: str | None = None,
     quick: bool = False,
+    memory_mb: int | None = None,
 ) -> dict[str, Any]:
     """Measure everything; returns the JSON-ready result (figures, goals, raw timings, machine).
 
@@ -110,7 +111,11 @@ def run_bench(
     else:
         result["notes"]["startup"] = "skipped (startup=False)"
 
-    lm = lm if lm is not None else load_model(model, device=device, dtype=dtype or "auto")
+    lm = (
+        lm
+        if lm is not None
+        else load_model(model, device=device, dtype=dtype or "auto", memory_mb=memory_mb)
+    )
     real_size = weight_bytes(lm.model) > REAL_SIZE_BYTES
     if new_tokens is None:
         new_tokens = (10 if real_size else 30) if quick else 100
