@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sara_core import fastpath  # noqa: E402
 from sara_core.decoding import _forward, _new_cache, left_pad  # noqa: E402
+from sara_core.kvstate import KVState  # noqa: E402
 from sara_core.models import load_model  # noqa: E402
 from sara_core.presets import PAPER_DILEMMA, PAPER_PREFIX  # noqa: E402
 from sara_core.prompts import encode_prompt  # noqa: E402
@@ -38,8 +39,14 @@ def steps(lm, rows: int, n: int, fast: bool, around=contextlib.nullcontext) -> f
     _forward(lm, batch.ids, batch.mask, batch.positions, cache, True)
     token = torch.full((rows,), 100)
     positions, mask = batch.positions[:, -1], batch.mask
-    engine = fastpath.fast_llama(lm.model) if fast else None
-    state = engine.new_state(cache, batch.mask, n + 1, torch.float32) if engine else None
+    engine = fastpath.lean_model(lm.model) if fast else None
+    state = None
+    if engine is not None:
+        kv: list = []
+        prompt = torch.tensor(ids)[None].expand(rows, -1)
+        engine.prefill(engine.embed_ids(prompt), 0, engine.n_layers, kv)
+        state = KVState(engine.n_layers, engine.n_kv, engine.head_dim, torch.float32)
+        state.join(kv, n + 1)
     with around():
         t0 = time.perf_counter()
         for _ in range(n):
@@ -71,8 +78,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--model", default=None)
     args = parser.parse_args()
-    lm = load_model()
+    lm = load_model(args.model)
     torch.set_num_threads(1)
     with torch.no_grad():
         for rows in (1, 3):

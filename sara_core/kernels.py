@@ -115,6 +115,13 @@ def _compile() -> dict[str, Any] | None:
         return _KERNELS
 
 
+def warm_up() -> None:
+    """Import numba and load (or compile) the kernels in a background thread, so that a first
+    decode pays it while its prompt runs (about 2 s here, more the first time ever)."""
+    if ENABLED and not _KERNELS and not _LOCK.locked():
+        threading.Thread(target=_compile, name="sara-kernels", daemon=True).start()
+
+
 def applies(rows: int, weight: torch.Tensor) -> bool:
     """Whether a product of ``rows`` rows by ``weight`` (out, in) takes the kernel."""
     return (

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from sara_core import kernels
 from sara_core.fastpath import LeanModel
 from sara_core.kvstate import KVState
 from sara_core.layers import check_layer
@@ -195,5 +196,7 @@ def decode_lean(
     join: Join | None = None,
 ) -> None:
     """Decode ``rows`` (and those ``join`` adds) through ``lean``; see the module docstring."""
+    if len(rows) > 1 or join is not None:
+        kernels.warm_up()
     with lm.lock, torch.no_grad():
         LeanDecoder(lm, lean, eos, on_step, join).run(rows)
