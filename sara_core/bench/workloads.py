@@ -17,7 +17,6 @@ from sara_core.config import GenerationSettings, SteeringConfig
 from sara_core.generation import compare, generate, stream_compare
 from sara_core.models import LoadedModel
 from sara_core.prepare import prep_cache, prepare_actadd, prepare_sara
-from sara_core.prompts import decode
 from sara_core.scheduler import BatchScheduler
 
 
@@ -48,22 +47,22 @@ def _step_s(first: float | None, end: float, tokens: int) -> float:
 
 def plain(task: Task) -> dict[str, float]:
     """One unsteered row in this thread: total seconds, seconds per decode step, and seconds to
-    its first words (the first step whose text is not empty, as a reader sees it)."""
-    first: list[float] = []
-
-    def words(tokens: list[list[int]]) -> None:
-        if not first and decode(task.lm, tokens[0]).strip():
-            first.append(time.perf_counter())
-
+    its first new token (its first words; counted by token, since the text of a random-weight
+    model's first tokens is often blank)."""
     t0 = time.perf_counter()
-    out = generate(task.lm, task.ids, task.settings, on_step=words)
+    out = generate(task.lm, task.ids, task.settings)
     end = time.perf_counter()
     task.produced.append(len(out.tokens[0]))
     return {
         "total": end - t0,
         "step": _step_s(out.first_token_at, end, len(out.tokens[0])),
-        "first": (first[0] if first else end) - t0,
+        "first": (out.first_token_at or end) - t0,
     }
+
+
+def _generating(update: Any) -> bool:
+    """An update sent once the first tokens exist (their text may still be blank)."""
+    return update.status == "generating" or any(update.answers())
 
 
 def sara(task: Task) -> tuple[float, float]:
@@ -112,7 +111,7 @@ def streamed(
         scheduler=scheduler,
     )
     for update in stream:
-        if first is None and any(update.answers()):
+        if first is None and _generating(update):
             first = time.perf_counter()
     end = time.perf_counter()
     n = task.settings.max_new_tokens if task.settings.min_new_tokens else 0
@@ -120,7 +119,8 @@ def streamed(
 
 
 def first_token(task: Task, cold: bool = False) -> float:
-    """From the call to the first streamed text (the app's Generate button), then stop. The
+    """From the call to the first streamed update with tokens (the first words of the app's
+    Compare button), then stop. The
     preparations come from the cache, as for a classroom on one stance or a second press of
     the default one, or (``cold``) are computed first."""
     if cold:
@@ -131,7 +131,7 @@ def first_token(task: Task, cold: bool = False) -> float:
     )
     try:
         for update in stream:
-            if any(update.answers()):
+            if _generating(update):
                 return time.perf_counter() - t0
     finally:
         stream.close()  # stops the worker at the next token
