@@ -1,12 +1,18 @@
 # Two commands from a fresh clone (see README):
 #   make demo   installs everything into .venv and launches the app on the embedded model
 #   make test   installs everything (and Chromium for the browser test) and runs the whole suite
+# CI (.ci/run) also runs `make test-spaces`: the app's tests again with Hugging Face's spaces package.
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PYTHON  ?= python3
+# Hugging Face's `spaces` package, installed on every Space (gradio imports it when it can). It goes
+# into its own folder, not .venv, so that a local run never looks like a Space; its dependencies
+# (gradio, httpx, pydantic, requests, packaging, typing-extensions) all come with gradio.
+SPACES_PIN  := spaces==0.51.3
+SPACES_SITE := .spaces-site
 
-.PHONY: install demo test lint format bench evaluate browser clean
+.PHONY: install demo test test-spaces lint format bench evaluate browser clean
 
 $(STAMP): requirements.txt requirements-dev.txt Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +41,16 @@ test: install browser
 	$(PY) -m mypy
 	$(PY) -m pytest
 
+$(SPACES_SITE)/.installed: $(STAMP) Makefile
+	rm -rf $(SPACES_SITE)
+	$(PY) -m pip install -q --no-deps --target $(SPACES_SITE) $(SPACES_PIN)
+	touch $@
+
+# tests/sara_lab as on a Space: the spaces package importable (ZeroGPU off, and really on in a
+# process of its own); a test that needs the package may not skip here
+test-spaces: install $(SPACES_SITE)/.installed
+	SARA_REQUIRE_SPACES=1 PYTHONPATH=$(SPACES_SITE) $(PY) -m pytest tests/sara_lab
+
 lint: install
 	$(PY) -m ruff check . && $(PY) -m ruff format --check . && $(PY) -m mypy
 
@@ -49,4 +65,4 @@ evaluate: install
 	$(PY) -m sara_core evaluate --quick
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts
+	rm -rf $(VENV) $(SPACES_SITE) .pytest_cache .ruff_cache artifacts

@@ -11,5 +11,10 @@ class ModelBusyError(RuntimeError):
     """The model stayed busy with other work for longer than the caller would wait."""
 
 
-class ModelTooLargeError(ModelLoadError):
+class LoadRefused(ModelLoadError):
+    """Refused before anything was read (an unknown ``random:`` shape, a device or dtype this
+    machine cannot run, too little memory): the message is ours alone, safe to show anywhere."""
+
+
+class ModelTooLargeError(LoadRefused):
     """The model cannot fit the memory available; refused before any weight was read."""

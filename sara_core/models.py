@@ -34,7 +34,8 @@ from sara_core.embedded import (
     embedded_gguf_path,
     embedded_tokenizer,
 )
-from sara_core.errors import ModelBusyError, ModelLoadError, ModelTooLargeError
+from sara_core.errors import LoadRefused, ModelBusyError, ModelLoadError, ModelTooLargeError
+from sara_core.hub_errors import check_hub, explain_load_error
 from sara_core.random_models import is_random_id
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ __all__ = [
     "EMBEDDED_HUB_TWIN",
     "EMBEDDED_ID",
     "EMBEDDED_PACKAGE",
+    "LoadRefused",
     "LoadedModel",
     "ModelBusyError",
     "ModelLoadError",
@@ -195,7 +197,7 @@ def load_model(
         if requested is not None:
             memory.check_dtype(requested, dev)
     except memory.DeviceError as exc:
-        raise ModelLoadError(str(exc)) from None
+        raise LoadRefused(str(exc)) from None
     start = time.perf_counter()
     note = ""
     if is_random_id(model_id):
@@ -226,6 +228,7 @@ def load_model(
         name, source = model_id, "local" if Path(model_id).expanduser().is_dir() else "hub"
         src = str(Path(model_id).expanduser()) if source == "local" else model_id
         try:
+            check_hub(src)  # one request, no retries: a gated model or no network says so now
             report("reading the config", 0.05)
             from transformers import AutoConfig
 
@@ -251,7 +254,7 @@ def load_model(
 
 def load_error(model_id: str, exc: BaseException) -> ModelLoadError:
     """The one line a user sees when ``model_id`` cannot be read (config, tokenizer, weights)."""
-    return ModelLoadError(f"could not load model {model_id!r}: {_first_line(exc)}")
+    return ModelLoadError(explain_load_error(exc, model_id))
 
 
 def _plan_memory(
@@ -286,16 +289,17 @@ def _load_random(
     report: Progress,
 ) -> tuple[Any, Any, str, str]:
     """A ``random:NAME`` model: its shape, the embedded tokenizer, seeded weights built in place."""
-    try:
-        random_models.get_shape(random_models.shape_name(model_id))  # unknown names fail first
+    try:  # unknown names, then models too large, fail first: before any output or reading
+        vocab = random_models.get_shape(EMBEDDED_SHAPE).vocab_size  # the embedded tokenizer's
+        spec = random_models.resolve(model_id, vocab)
     except ValueError as exc:
         raise ModelLoadError(str(exc)) from None
+    name = f"{random_models.PREFIX}{spec.shape.name}"
+    dtype = _plan_memory(name, random_models.build_config(spec), device, requested, memory_mb)
     report("reading the embedded tokenizer", 0.02)
     tok = embedded_tokenizer()
     spec = random_models.resolve(model_id, len(tok))
-    name = f"{random_models.PREFIX}{spec.shape.name}"
     config = random_models.build_config(spec, tok)
-    dtype = _plan_memory(name, config, device, requested, memory_mb)
     report(f"building {name} with seeded random weights", 0.05)
     model = random_models.build_model(
         spec, config, dtype, device, report=lambda f: report("drawing random weights", f)
@@ -314,8 +318,3 @@ def _quiet_progress() -> Iterator[None]:
     finally:
         if was_enabled:
             hf_logging.enable_progress_bar()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]

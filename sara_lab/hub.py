@@ -13,8 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sara_core.hub_errors import hub_reason
 from sara_core.models import ModelLoadError
-from sara_lab.settings import is_hub_id
+from sara_lab.settings import is_hub_id, is_random
 
 if TYPE_CHECKING:
     from sara_lab.settings import Settings
@@ -80,6 +81,11 @@ class ModelPolicy:
 
     def check(self, name: str) -> None:
         """Raise :class:`ModelRefused` if ``name`` may not be loaded here."""
+        if self.public and is_random(name):  # whatever the allowlist says
+            raise ModelRefused(
+                "random-weight models (random:NAME) are for tests and benchmarks: this public "
+                "demo does not serve them"
+            )
         if self.public and name not in self.allowlist:
             raise ModelRefused(
                 f"this public demo only serves these models: {', '.join(self.allowlist)}"
@@ -90,8 +96,11 @@ class ModelPolicy:
             return
         try:
             size = download_bytes(self.files(name))
-        except Exception:  # noqa: BLE001 - any hub failure means: we cannot vouch for its size
+        except Exception as exc:  # noqa: BLE001 - any hub failure: we cannot vouch for its size
             log.warning("could not read the file list of %r on the hub", name, exc_info=True)
+            reason = hub_reason(exc, name)  # unknown, gated, no network: say which
+            if reason is not None:
+                raise ModelRefused(reason) from None
             size = None
         if size is None:
             raise ModelRefused(

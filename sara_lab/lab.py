@@ -17,7 +17,6 @@ from sara_lab.handlers.presets import Presets, bundled_presets
 from sara_lab.hub import ModelPolicy, RepoFiles, hub_files
 from sara_lab.models import Batching, Loader, ModelManager
 from sara_lab.settings import Settings
-from sara_lab.zerogpu import enabled as zerogpu_enabled
 
 
 class StopEvent(threading.Event):
@@ -126,7 +125,7 @@ class Lab:
 def batching_for(settings: Settings) -> Batching | None:
     """Each model's scheduler sizing; None on ZeroGPU, whose GPU functions run in another
     process, where a scheduler of this process cannot serve them (the direct path is used)."""
-    if zerogpu_enabled():
+    if settings.zero_gpu:
         return None
     return Batching(
         max_rows=settings.batch_rows,

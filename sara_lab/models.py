@@ -24,6 +24,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sara_core.errors import LoadRefused
+from sara_core.hub_errors import hub_reason
 from sara_core.models import (
     EMBEDDED_ALIASES,
     EMBEDDED_ID,
@@ -98,24 +100,6 @@ class _Failure:
     message: str
     attempts: int
     retry_at: float
-
-
-def failure_hint(exc: BaseException) -> str:
-    """What a visitor can make of a failed load, from the exception's class (never its text)."""
-    from huggingface_hub import errors as hf
-
-    seen: BaseException | None = exc
-    for _ in range(10):  # the exception and what it was raised from
-        if seen is None:
-            break
-        if isinstance(seen, hf.GatedRepoError):
-            return "the model is gated: its licence must be accepted with a token on this server"
-        if isinstance(seen, hf.RepositoryNotFoundError):
-            return "there is no such model on the hub (or it is private)"
-        if isinstance(seen, hf.OfflineModeIsEnabled | hf.LocalEntryNotFoundError):
-            return "it is not on this server and the hub cannot be reached from here"
-        seen = seen.__cause__ or seen.__context__
-    return "it could not be read as a causal language model"
 
 
 def _close_all(schedulers: dict[str, BatchScheduler]) -> None:
@@ -237,13 +221,23 @@ class ModelManager:
         except ModelRefused as exc:
             message = str(exc)
             log.warning("refused to load %r: %s", key, message)
-        except ModelTooLargeError as exc:  # our own one line: what it needs, what is free
+        except LoadRefused as exc:  # our own one line (too large, unknown shape, bad device)
             message = str(exc)
             log.warning("%s", message)
         except Exception as exc:  # noqa: BLE001 - any failure becomes one safe message
-            ref = uuid.uuid4().hex[:8]
-            log.error("loading %r failed (reference %s)", key, ref, exc_info=exc)
-            message = f"could not load {key!r}: {failure_hint(exc)} (reference {ref})"
+            # the hub's reason (gated, unknown, no network) is one line read from the exception's
+            # classes, never its text: safe to show, and the whole story
+            reason = hub_reason(exc, key)
+            if reason is not None:
+                log.warning("could not load %r: %s", key, reason)
+                message = reason
+            else:
+                ref = uuid.uuid4().hex[:8]
+                log.error("loading %r failed (reference %s)", key, ref, exc_info=exc)
+                message = (
+                    f"could not load {key!r}: it could not be read as a causal language model "
+                    f"(reference {ref})"
+                )
         with self._lock:
             attempts = self._failures[key].attempts + 1 if key in self._failures else 1
             delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (attempts - 1))

@@ -19,6 +19,9 @@ PUBLIC_TUNE_MAX_POINTS = 32  # a public setting search: the quick grid (24 + 4 r
 # Names that mean "the embedded model" (sara_core.models.EMBEDDED_ALIASES, written out here because
 # that module imports torch, and this check runs before torch may be imported).
 EMBEDDED_NAMES = {"", "default", "embedded", "embedded:smollm2-135m-instruct"}
+# A model of a real model's shape with random weights (sara_core builds it, for tests and
+# benchmarks): never a hub id, and never served in public mode.
+RANDOM_PREFIX = "random:"
 
 
 def flag(value: str | None) -> bool:
@@ -35,14 +38,19 @@ def public_mode(environ: Mapping[str, str]) -> bool:
     return flag(value) or (on_space and (value or "").strip().lower() not in OFF)
 
 
+def is_random(name: str) -> bool:
+    """A ``random:NAME`` model (random weights of a real shape)."""
+    return name.strip().lower().startswith(RANDOM_PREFIX)
+
+
 def is_hub_id(name: str) -> bool:
-    """A model name that is neither the embedded model, a ``random:`` shape nor a local folder
-    (so: the hub)."""
+    """A model name that is neither the embedded model, a random-weight model nor a local
+    folder (so: the hub)."""
     name = name.strip()
     return (
         bool(name)
         and name not in EMBEDDED_NAMES
-        and not name.lower().startswith("random:")
+        and not is_random(name)
         and not os.path.isdir(os.path.expanduser(name))
     )
 
@@ -179,6 +187,9 @@ class Settings:
     device: str = ""  # where models load (SARA_DEVICE; "" = CUDA where present, else the CPU)
     dtype: str = "auto"  # their dtype (SARA_DTYPE; auto: sara_core.memory's policy)
     memory_mb: int | None = None  # memory a model may use (SARA_MEMORY_MB; None: what is free)
+    # ZeroGPU is on (the spaces package's own configuration, sara_lab.zerogpu.active, not an
+    # environment variable of ours): no cross-request batching, Stop closes the stream
+    zero_gpu: bool = False
 
     @classmethod
     def from_env(
@@ -186,7 +197,10 @@ class Settings:
     ) -> Settings:
         """Read every setting from ``environ`` (default: ``os.environ``); ``public`` overrides
         ``SARA_PUBLIC``. Call after :func:`configure_environment`."""
+        from sara_lab import zerogpu
+
         env = os.environ if environ is None else environ
+        zero_gpu = zerogpu.active()
         public = public_mode(env) if public is None else public
         model = initial_model(env)
         allow = [m.strip() for m in env.get("SARA_ALLOWED_MODELS", "").split(",")]
@@ -227,6 +241,7 @@ class Settings:
                 "SARA_TUNE_MAX_POINTS", env.get("SARA_TUNE_MAX_POINTS"), 400, 1, 400
             ),
             **_model_options(env),
+            zero_gpu=zero_gpu,
         )
         return settings.publicly() if public else settings
 
@@ -235,10 +250,11 @@ class Settings:
         return Limits(self.budget_s, self.queue_timeout_s, self.idle_timeout_s, self.lock_timeout_s)
 
     def publicly(self) -> Settings:
-        """These settings with the public demo's smaller caps."""
+        """These settings with the public demo's smaller caps (and no random-weight models)."""
         return replace(
             self,
             public=True,
+            allowlist=tuple(m for m in self.allowlist if not is_random(m)),
             max_new_tokens=256,
             sweep_max_new_tokens=32,
             sweep_answer_layers=10,

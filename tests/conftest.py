@@ -122,19 +122,25 @@ def make_tiny_lm(arch: str = "llama", chat: bool = True, seed: int = 0, dtype=to
     return LoadedModel(model=model, tokenizer=tok, name=f"tiny-{arch}", source="config")
 
 
+# marker -> the variable that makes its tests required (CI sets them)
+REQUIRED = {"browser": "SARA_REQUIRE_BROWSER", "spaces": "SARA_REQUIRE_SPACES"}
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     """In CI (SARA_REQUIRE_BROWSER=1) a browser test that skips is a failure: CI must not pass
-    without the real-browser check. A local run may skip it, with the reason shown."""
+    without the real-browser check; likewise a test of the ``spaces`` package under
+    SARA_REQUIRE_SPACES=1 (``make test-spaces``). A local run may skip them, with the reason."""
     report = yield
-    if (
-        report.skipped
-        and os.environ.get("SARA_REQUIRE_BROWSER") == "1"
-        and item.get_closest_marker("browser") is not None
-    ):
-        report.outcome = "failed"
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
-        report.longrepr = f"the browser test must run in CI but skipped: {reason}"
+    for marker, variable in REQUIRED.items():
+        if (
+            report.skipped
+            and os.environ.get(variable) == "1"
+            and item.get_closest_marker(marker) is not None
+        ):
+            report.outcome = "failed"
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+            report.longrepr = f"the {marker} test must run in CI but skipped: {reason}"
     return report
 
 

@@ -1,4 +1,5 @@
-"""CI rules that live in conftest.py: in CI a browser test may not skip."""
+"""CI rules that live in conftest.py: in CI a browser test may not skip, nor a test of the spaces
+package under ``make test-spaces``."""
 
 from __future__ import annotations
 
@@ -34,3 +35,14 @@ def test_a_local_run_may_skip_it_and_says_why(pytester, monkeypatch):
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*no chromium here*"])
+
+
+def test_a_skipped_spaces_test_fails_under_test_spaces(pytester, monkeypatch):
+    pytester.makeconftest(CONFTEST)
+    pytester.makeini("[pytest]\nmarkers =\n    spaces: the spaces package\n")
+    pytester.makepyfile(INNER.replace("browser", "spaces").replace("chromium", "spaces"))
+    monkeypatch.setenv("SARA_REQUIRE_SPACES", "1")
+    monkeypatch.delenv("SARA_REQUIRE_BROWSER", raising=False)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the spaces test must run in CI but skipped*no spaces here*"])

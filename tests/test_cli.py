@@ -146,3 +146,42 @@ def test_compare_text_output_and_bad_layer_on_the_real_model():
         "error: layer=30 is out of range: it must be between -30 and 29 (this model has 30 "
         "blocks, 0..29; negative counts from the end)"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "says"),
+    [
+        (["info", "--model", "random:gemma-2-2b"], {"SARA_MEMORY_MB": "3000"}, "does not fit"),
+        (["info", "--model", "random:gemma-9b"], {}, "unknown model shape 'gemma-9b'"),
+        (["info", "--device", "cuda:7"], {}, "--device cuda:7"),
+        (["info", "--dtype", "int8"], {}, "unknown dtype 'int8'"),
+        (["info"], {"SARA_DTYPE": "float16"}, "float16 on a CPU"),
+        (["info"], {"SARA_MEMORY_MB": "lots"}, "SARA_MEMORY_MB must be a whole number"),
+    ],
+)
+def test_a_model_that_cannot_load_here_is_refused_in_one_line(argv, env, says, monkeypatch, capsys):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and says in err[0], err
+
+
+def test_info_json_prints_what_the_model_is(monkeypatch, capsys, tiny_lm):
+    from sara_core import model_args
+
+    seen = {}
+
+    def fake_load(name, progress=None, **options):
+        seen.update(options, name=name)
+        return tiny_lm
+
+    monkeypatch.setattr("sara_core.models.load_model", fake_load)
+    monkeypatch.setenv("SARA_DTYPE", "bfloat16")
+    assert main(["info", "--model", "tiny", "--device", "cpu", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    for key in ("architecture", "layers", "hidden_size", "dtype", "device", "weight_bytes"):
+        assert key in info
+    assert "tokenizer_note" in info and info["weight_bytes"] > 0
+    assert seen == {"name": "tiny", "device": "cpu", "dtype": "bfloat16", "memory_mb": None}
+    assert model_args.MODEL_HELP.startswith("hub id, local folder, or random:NAME")

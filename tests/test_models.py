@@ -58,7 +58,7 @@ def test_local_folder_loads_and_describes_itself(tmp_path):
 
 def test_unreachable_hub_id_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelLoadError, match="could not load model 'nobody/no-such-model'"):
+    with pytest.raises(ModelLoadError, match="nobody/no-such-model is not in the local Hugging"):
         load_model("nobody/no-such-model")
 
 

@@ -30,7 +30,6 @@ from sara_lab.errors import user_error
 from sara_lab.handlers.steering_files import download_update
 from sara_lab.models import manager_for
 from sara_lab.settings import Limits
-from sara_lab.zerogpu import enabled as zerogpu_enabled
 from sara_lab.zerogpu import gpu
 
 if TYPE_CHECKING:
@@ -167,7 +166,7 @@ def _compare(
 ) -> Iterator[Outputs]:
     t0 = time.perf_counter()
     settings = lab.settings
-    shared = None if zerogpu_enabled() else stop  # ZeroGPU: closing the stream stops it
+    shared = None if settings.zero_gpu else stop  # ZeroGPU: closing the stream stops it
     try:
         lm = lab.models.get(model_key, timeout=settings.lock_timeout_s)
         request = CompareRequest.parse(

@@ -37,7 +37,6 @@ from sara_lab import render
 from sara_lab.errors import user_error
 from sara_lab.models import model_for
 from sara_lab.settings import Limits
-from sara_lab.zerogpu import enabled as zerogpu_enabled
 from sara_lab.zerogpu import gpu
 
 if TYPE_CHECKING:
@@ -186,7 +185,7 @@ def _sweep(
         if progress is not None:
             progress(0, desc="Starting the sweep…")
         result: SweepResult | None = None
-        shared = None if zerogpu_enabled() else stop
+        shared = None if lab.settings.zero_gpu else stop
         for item in sweep_stream(lab.models.id, model_key, request, limits, shared):
             if isinstance(item, SweepResult):
                 result = item

@@ -37,7 +37,6 @@ from sara_lab import render
 from sara_lab.errors import user_error
 from sara_lab.models import model_for
 from sara_lab.settings import Limits
-from sara_lab.zerogpu import enabled as zerogpu_enabled
 from sara_lab.zerogpu import gpu
 
 if TYPE_CHECKING:
@@ -191,7 +190,7 @@ def _tune(
         if progress is not None:
             progress(0, desc="Starting the search…")
         yield skip, skip, "Starting the search…", skip, skip
-        shared = None if zerogpu_enabled() else stop
+        shared = None if lab.settings.zero_gpu else stop
         cap = lab.settings.tune_max_points
         for item in tune_stream(lab.models.id, model_key, request, cap, limits, shared):
             if isinstance(item, TuneResult):

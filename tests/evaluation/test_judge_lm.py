@@ -56,5 +56,5 @@ def test_a_model_folder_becomes_a_prompt_judge(tiny_lm, tmp_path):
 
 
 def test_an_unknown_model_fails_in_one_line_offline():
-    with pytest.raises(RuntimeError, match="could not load model"):
+    with pytest.raises(RuntimeError, match="no-such-judge-model is not in the local Hugging Face"):
         build_classifier("no-such-owner/no-such-judge-model")

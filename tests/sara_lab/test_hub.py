@@ -102,3 +102,35 @@ def test_the_lab_applies_the_policy_on_every_load(tmp_path):
     public = tiny_lab(tiny, public=True)
     with pytest.raises(LoadFailed, match="only serves these models"):
         public.models.get(str(tmp_path))  # a folder, asked for by any path that loads a model
+
+
+def test_public_mode_never_serves_a_random_weight_model_even_if_listed():
+    policy = ModelPolicy(public=True, allowlist=("random:gemma-2-2b", "a/b"), online=True)
+    for name in ("random:gemma-2-2b", "random:no-such-shape", "random:"):
+        with pytest.raises(ModelRefused, match="random-weight models .* does not serve them"):
+            policy.check(name)
+    asked: list[str] = []
+    private = ModelPolicy(online=True, max_download_bytes=GB, files=stub(asked))
+    private.check("random:gemma-2-2b")  # off public mode it is the loader's to build
+    assert asked == []  # and never a hub id: its size is not asked
+    env = {"SARA_MODEL": "random:gemma-2-2b", "SARA_ALLOWED_MODELS": "a/b, random:qwen2.5-0.5b"}
+    public = Settings.from_env({**env, "HF_HUB_OFFLINE": "1", "SARA_PUBLIC": "1"})
+    assert public.allowlist == ("a/b",)  # not even the operator's own SARA_MODEL
+    assert "random:gemma-2-2b" in Settings.from_env({**env, "HF_HUB_OFFLINE": "1"}).allowlist
+
+
+def test_a_hub_failure_while_checking_the_size_says_which_in_one_line():
+    import httpx2
+    from huggingface_hub import errors as hf
+
+    def files(repo: str):
+        if repo == "no/network":
+            raise httpx2.ConnectError("[Errno -2] Name or service not known")
+        response = httpx2.Response(401, request=httpx2.Request("GET", "https://hub/" + repo))
+        raise hf.RepositoryNotFoundError("401 Client Error", response=response)
+
+    policy = ModelPolicy(online=True, max_download_bytes=GB, files=files)
+    with pytest.raises(ModelRefused, match=r"^cannot reach the Hugging Face hub .* no/network"):
+        policy.check("no/network")
+    with pytest.raises(ModelRefused, match=r"^no/such is neither a local folder nor a model"):
+        policy.check("no/such")

@@ -19,7 +19,6 @@ from sara_lab.models import (
     LoadFailed,
     ModelManager,
     canonical,
-    failure_hint,
     model_for,
 )
 from sara_lab.render import model_markdown
@@ -172,26 +171,29 @@ def test_an_evicted_model_is_freed_with_its_scheduler():
         manager.close()
 
 
-def test_failure_hints_read_the_exception_class_not_its_text():
+def test_the_hubs_reason_is_shown_in_one_line_without_the_exceptions_text(caplog):
+    import httpx2
     from huggingface_hub import errors as hf
 
-    class Response:  # what huggingface_hub's HTTP errors carry
-        status_code, headers, url, request = 404, {}, "https://hub/x", None
+    response = httpx2.Response(401, request=httpx2.Request("HEAD", "https://hub/srv/x"))
+    gated = hf.GatedRepoError("401 /srv/secret", response=response)
 
-    def raised_from(outer: BaseException, inner: BaseException) -> BaseException:
-        try:
-            try:
-                raise inner
-            except BaseException as exc:
-                raise outer from exc
-        except BaseException as caught:  # noqa: BLE001
-            return caught
+    def loader(name):
+        if name == "gated/model":
+            raise OSError("You are trying to access /srv/secret") from gated
+        raise OSError("/srv/secret") from httpx2.ConnectError("no DNS for /srv/secret")
 
-    missing = hf.RepositoryNotFoundError("404 /srv/x", response=Response())  # type: ignore[arg-type]
-    assert "no such model" in failure_hint(raised_from(OSError("/srv/x"), missing))
-    offline = hf.OfflineModeIsEnabled("/srv/x")
-    assert "hub cannot be reached" in failure_hint(raised_from(OSError("/srv"), offline))
-    assert "causal language model" in failure_hint(KeyError("/srv/x"))
+    manager = ModelManager(loader=loader, default="x")
+    for name, says in [
+        ("gated/model", "gated/model is a gated model: accept its licence on "),
+        ("some/model", "cannot reach the Hugging Face hub (https://huggingface.co) to download"),
+    ]:
+        with caplog.at_level(logging.WARNING, logger="sara_lab"), pytest.raises(LoadFailed) as e:
+            manager.get(name)
+        assert str(e.value).startswith(says) and "/srv/secret" not in str(e.value)
+        assert "\n" not in str(e.value) and manager.error(name) == str(e.value)
+    assert "HF_TOKEN" in manager.error("gated/model")
+    assert "https://huggingface.co/gated/model" in manager.error("gated/model")
 
 
 def test_a_model_too_large_unloads_the_others_then_loads_or_says_why(tiny):

@@ -37,6 +37,10 @@ def test_environment_defaults_are_offline_and_private():
         configure_environment(env)
         assert "HF_HUB_OFFLINE" not in env
     assert not is_hub_id("embedded") and is_hub_id("org/model") and not is_hub_id(str(ROOT))
+    assert not is_hub_id("random:gemma-2-2b")  # built here, from a shape: the hub stays off
+    env = {"SARA_MODEL": "random:gemma-2-2b"}
+    configure_environment(env)
+    assert env["HF_HUB_OFFLINE"] == "1"
 
 
 def test_limits_from_the_environment():

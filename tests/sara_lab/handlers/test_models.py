@@ -49,6 +49,32 @@ def test_switching_to_an_unreachable_model_keeps_the_current_one(tiny):
     assert state == "tiny" and "4 blocks" in md and layer["maximum"] == 3
 
 
+def test_switching_to_a_gated_model_says_what_to_do_in_one_line(tiny, monkeypatch, tmp_path):
+    import httpx2
+    import huggingface_hub
+    from huggingface_hub import constants
+    from huggingface_hub import errors as hf
+
+    from sara_core.models import load_model
+
+    def gated(url, **kw):  # what the hub answers for a gated model without a token
+        response = httpx2.Response(401, request=httpx2.Request("HEAD", url))
+        raise hf.GatedRepoError("401 Client Error: /srv/secret", response=response)
+
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", gated)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    lab = tiny_lab(tiny, True, lambda name: tiny if name == "tiny" else load_model(name))
+    with pytest.raises(gr.Error) as e:
+        switch_model(lab, "google/gemma-2-2b-it", "", "tiny")
+    page = "https://huggingface.co/google/gemma-2-2b-it"
+    assert e.value.message == (
+        f"google/gemma-2-2b-it is a gated model: accept its licence on {page}, then set HF_TOKEN "
+        "to an access token of that account (https://huggingface.co/settings/tokens). "
+        "Still using tiny."
+    )
+
+
 def test_public_mode_serves_only_the_allowlist(tiny):
     lab = tiny_lab(tiny, public=True)
     with pytest.raises(gr.Error, match="only serves these models"):
