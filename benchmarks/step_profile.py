@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sara_core import fastpath  # noqa: E402
 from sara_core.decoding import _forward, _new_cache, left_pad  # noqa: E402
+from sara_core.kvstate import KVState  # noqa: E402
 from sara_core.models import load_model  # noqa: E402
 from sara_core.presets import PAPER_DILEMMA, PAPER_PREFIX  # noqa: E402
 from sara_core.prompts import encode_prompt  # noqa: E402
@@ -38,8 +39,14 @@ def steps(lm, rows: int, n: int, fast: bool, around=contextlib.nullcontext) -> f
     _forward(lm, batch.ids, batch.mask, batch.positions, cache, True)
     token = torch.full((rows,), 100)
     positions, mask = batch.positions[:, -1], batch.mask
-    engine = fastpath.fast_llama(lm.model) if fast else None
-    state = engine.new_state(cache, batch.mask, n + 1, torch.float32) if engine else None
+    engine = fastpath.lean_model(lm.model) if fast else None
+    state = None
+    if engine is not None:
+        kv: list = []
+        prompt = torch.tensor(ids)[None].expand(rows, -1)
+        engine.prefill(engine.embed_ids(prompt), 0, engine.n_layers, kv)
+        state = KVState(engine.n_layers, engine.n_kv, engine.head_dim, torch.float32)
+        state.join(kv, n + 1)
     with around():
         t0 = time.perf_counter()
         for _ in range(n):
@@ -59,9 +66,9 @@ def breakdown(lm, rows: int, n: int, fast: bool) -> dict[str, float]:
     out: dict[str, float] = defaultdict(float)
     for ev in prof.key_averages(group_by_input_shape=True):
         name = ev.key
-        if name == "aten::mm" and ev.input_shapes and len(ev.input_shapes) > 1:
-            name = f"mm {tuple(ev.input_shapes[1])}"
-        elif name in ("aten::addmm", "aten::linear", "aten::matmul"):
+        if name in ("aten::mm", "aten::addmm") and ev.input_shapes and len(ev.input_shapes) > 1:
+            name = f"mm {tuple(ev.input_shapes[-1])}"
+        elif name in ("aten::linear", "aten::matmul"):
             continue
         out[name] += ev.self_cpu_time_total / 1000 / n
     return dict(out)
@@ -71,20 +78,25 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--rows", type=int, nargs="+", default=[1, 3])
+    parser.add_argument("--lean-only", action="store_true", help="skip transformers' forward")
     args = parser.parse_args()
-    lm = load_model()
+    ways = (True,) if args.lean_only else (False, True)
+    lm = load_model(args.model)
     torch.set_num_threads(1)
     with torch.no_grad():
-        for rows in (1, 3):
-            times: dict[str, list[float]] = {"transformers": [], "fastpath": []}
+        for rows in args.rows:
+            times: dict[str, list[float]] = {}
             for _ in range(args.repeats):
-                times["transformers"].append(steps(lm, rows, args.steps, False))
-                times["fastpath"].append(steps(lm, rows, args.steps, True))
+                for fast in ways:
+                    label = "fastpath" if fast else "transformers"
+                    times.setdefault(label, []).append(steps(lm, rows, args.steps, fast))
             med = {k: 1000 * statistics.median(v) for k, v in times.items()}
             print(
                 f"{rows} row(s): ms per step " + ", ".join(f"{k} {v:.1f}" for k, v in med.items())
             )
-            for fast in (False, True):
+            for fast in ways:
                 parts = breakdown(lm, rows, args.steps, fast)
                 top = sorted(parts.items(), key=lambda kv: -kv[1])[:8]
                 rest = sum(parts.values()) - sum(v for _, v in top)

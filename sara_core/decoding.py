@@ -14,71 +14,49 @@ per row, so a seed gives the same answer whatever else shares the batch.
 from __future__ import annotations
 
 import inspect
-import threading
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from sara_core.fastpath import FastLlama, fast_llama, hook_count
+from sara_core.fastpath import lean_model
 from sara_core.layers import DECODE, PREFILL, RowSteering, SteeringHooks
+from sara_core.lean import Join, decode_lean
 from sara_core.models import LoadedModel
+from sara_core.rows import (
+    EOS,
+    FAILED,
+    LENGTH,
+    STOPPED,
+    TIMEOUT,
+    OnStep,
+    Row,
+    Sampling,
+    eos_ids,
+    next_tokens,
+    pad_id,
+    seeded_generators,
+)
 from sara_core.steering import Steering
 from sara_core.threads import decode_threads, intra_op_threads
 
-EOS, LENGTH, STOPPED, TIMEOUT, FAILED = "eos", "length", "stopped", "timeout", "failed"
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """Temperature + nucleus sampling, reproducible by ``seed``."""
-
-    temperature: float = 0.8
-    top_p: float = 1.0
-    seed: int = 0
-
-
-@dataclass
-class Row:
-    """One sequence of a batch. The loop fills ``tokens``, ``finish`` and ``first_token_at``."""
-
-    input_ids: list[int]
-    steerings: Sequence[Steering] = ()
-    max_new_tokens: int = 80
-    min_new_tokens: int = 0
-    sampling: Sampling | None = None  # None: greedy
-    stop: threading.Event | None = None  # set it to end this row at the next step
-    deadline: float | None = None  # time.monotonic() after which the row ends as TIMEOUT
-    tokens: list[int] = field(default_factory=list)
-    finish: str | None = None  # EOS, LENGTH, STOPPED, TIMEOUT or FAILED once done
-    first_token_at: float | None = None  # time.perf_counter() of its first new token
-
-    @property
-    def done(self) -> bool:
-        return self.finish is not None
-
-
-OnStep = Callable[[Sequence[Row]], None]
-"""Called after every decode step with all rows of the batch (finished ones included)."""
-
-
-def eos_ids(lm: LoadedModel) -> set[int]:
-    """Every id that ends an answer: the generation config's and the tokenizer's EOS."""
-    config: Any = lm.model.generation_config
-    eos = config.eos_token_id
-    ids = eos if isinstance(eos, list) else [eos]
-    out = {int(e) for e in ids if e is not None}
-    if lm.tokenizer.eos_token_id is not None:
-        out.add(int(lm.tokenizer.eos_token_id))
-    return out
-
-
-def pad_id(lm: LoadedModel) -> int:
-    tok: Any = lm.tokenizer
-    value = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    return int(value or 0)
+__all__ = [
+    "EOS",
+    "FAILED",
+    "LENGTH",
+    "STOPPED",
+    "TIMEOUT",
+    "Continuation",
+    "OnStep",
+    "Row",
+    "Sampling",
+    "decode_rows",
+    "eos_ids",
+    "left_pad",
+    "pad_id",
+    "score_continuations",
+]
 
 
 @dataclass
@@ -146,47 +124,6 @@ def _forward(
     return (logits[:, -1:] if last_only else logits).float()
 
 
-def _pick(logits: torch.Tensor, row: Row, eos: set[int], generator: torch.Generator | None) -> int:
-    """The next token of one row from its logits (vocab,)."""
-    if len(row.tokens) < row.min_new_tokens and eos:
-        logits = logits.clone()
-        logits[list(eos)] = float("-inf")
-    if row.sampling is None:
-        return int(logits.argmax())
-    scaled = logits / row.sampling.temperature
-    if row.sampling.top_p < 1.0:  # keep the smallest set whose probability reaches top_p
-        sorted_logits, order = scaled.sort(descending=True)
-        cumulative = sorted_logits.softmax(-1).cumsum(-1)
-        drop = cumulative - sorted_logits.softmax(-1) >= row.sampling.top_p
-        drop[0] = False
-        scaled = scaled.clone()
-        scaled[order[drop]] = float("-inf")
-    probs = scaled.softmax(-1)
-    return int(torch.multinomial(probs, 1, generator=generator))
-
-
-def _finish_reason(row: Row, token: int | None, eos: set[int], now: float) -> str | None:
-    if row.stop is not None and row.stop.is_set():
-        return STOPPED
-    if row.deadline is not None and now > row.deadline:
-        return TIMEOUT
-    if token is not None and token in eos:
-        return EOS
-    if len(row.tokens) >= row.max_new_tokens:
-        return LENGTH
-    return None
-
-
-def _generators(rows: Sequence[Row], device: torch.device) -> list[torch.Generator | None]:
-    out: list[torch.Generator | None] = []
-    for row in rows:
-        if row.sampling is None:
-            out.append(None)
-        else:
-            out.append(torch.Generator(device=device).manual_seed(row.sampling.seed))
-    return out
-
-
 class _Steps:
     """Decode steps through the model's own forward (any architecture), with its cache."""
 
@@ -205,107 +142,47 @@ class _Steps:
         return _forward(self.lm, ids, self.mask, self.positions, self.cache, last_only=True)[:, -1]
 
 
-class _FastSteps:
-    """Decode steps through :mod:`sara_core.fastpath` (llama on CPU), steered by ``hooks``."""
-
-    def __init__(
-        self, fast: FastLlama, batch: _Batch, cache: Any, extra: int, hooks: SteeringHooks
-    ):
-        self.fast = fast
-        self.state = fast.new_state(cache, batch.mask, extra, torch.float32)
-        self.positions = batch.positions[:, -1]
-        self.layers = hooks.layers
-        self.edit = hooks.edit if self.layers else None
-
-    def select(self, index: torch.Tensor) -> None:
-        self.state.select(index)
-        self.positions = self.positions[index]
-
-    def __call__(self, next_ids: list[int]) -> torch.Tensor:
-        self.positions = self.positions + 1
-        ids = torch.tensor(next_ids)
-        return self.fast.step(self.state, ids, self.positions, self.edit, self.layers)
-
-
-def _fast_path(lm: LoadedModel, hooks: SteeringHooks) -> FastLlama | None:
-    """The lean llama step when it applies: a supported model and no hooks but ours."""
-    fast = fast_llama(lm.model)
-    if fast is None or hook_count(lm.model) != len(hooks.layers):
-        return None
-    return fast
-
-
-def _next_tokens(
+def decode_rows(
+    lm: LoadedModel,
     rows: Sequence[Row],
-    active: list[int],
-    logits: torch.Tensor,
-    eos: set[int],
-    generators: list[torch.Generator | None],
-) -> tuple[list[int], list[int]]:
-    """Pick each active row's next token and end the rows that are done.
-
-    Returns the batch positions that stay and their tokens. Greedy rows share one arg-max.
-    """
-    now = time.monotonic()
-    greedy = logits.argmax(-1).tolist()
-    keep: list[int] = []
-    next_ids: list[int] = []
-    for j, i in enumerate(active):
-        row = rows[i]
-        reason = _finish_reason(row, None, eos, now)
-        token = None
-        if reason is None:
-            plain = row.sampling is None and len(row.tokens) >= row.min_new_tokens
-            token = greedy[j] if plain else _pick(logits[j], row, eos, generators[i])
-            reason = _finish_reason(row, token, eos, now)
-            if reason is None:
-                row.tokens.append(token)
-                if row.first_token_at is None:
-                    row.first_token_at = time.perf_counter()
-                reason = _finish_reason(row, None, eos, now)
-        if reason is None:
-            keep.append(j)
-            next_ids.append(token)  # type: ignore[arg-type]
-        else:
-            row.finish = reason
-    return keep, next_ids
-
-
-def decode_rows(lm: LoadedModel, rows: Sequence[Row], on_step: OnStep | None = None) -> None:
+    on_step: OnStep | None = None,
+    *,
+    join: Join | None = None,
+) -> None:
     """Generate every row to its end (EOS, length, stop or deadline), batched, in this thread.
 
     The caller should hold ``lm.lock`` (this takes it too; it is re-entrant). Rows leave the
-    batch as they finish. ``on_step`` sees all rows after every step. The prompt runs through
-    the model's forward; decode steps through :mod:`sara_core.fastpath` where it applies, with
-    the intra-op threads of :func:`decode_threads`.
+    batch as they finish. ``on_step`` sees all rows after every step (and after each prompt
+    group's first tokens). ``join(rows_now)``, if given, is asked between decode steps for rows
+    to add to the running batch; only the lean loop (:mod:`sara_core.lean`: the architectures
+    of :mod:`sara_core.fastpath` on CPU) takes them, so a caller must not count on it.
+    Elsewhere the prompt and the steps run through the model's own forward, with hooks.
     """
     if not rows:
         return
     eos = eos_ids(lm)
+    lean = lean_model(lm.model)
+    if lean is not None:
+        decode_lean(lm, lean, rows, eos, on_step, join)
+        return
     device = lm.device
     batch = left_pad([r.input_ids for r in rows], pad_id(lm), device)
     hooks = SteeringHooks(
         lm.model,
         [RowSteering(s, i, batch.starts[i]) for i, r in enumerate(rows) for s in r.steerings],
     )
-    generators = _generators(rows, device)
+    generators = seeded_generators(rows, device)
     active = list(range(len(rows)))  # original indices of the rows still in the batch
     cache = _new_cache(lm)
     with lm.lock, torch.no_grad(), hooks:
         hooks.phase = PREFILL
         logits = _forward(lm, batch.ids, batch.mask, batch.positions, cache, last_only=True)[:, -1]
         hooks.phase = DECODE
-        fast = _fast_path(lm, hooks)
-        extra = max(r.max_new_tokens for r in rows) + 1
-        steps = (
-            _Steps(lm, batch, cache)
-            if fast is None
-            else _FastSteps(fast, batch, cache, extra, hooks)
-        )
+        steps = _Steps(lm, batch, cache)
         del cache
         with intra_op_threads(decode_threads(lm, len(rows))):
             while active:
-                keep, next_ids = _next_tokens(rows, active, logits, eos, generators)
+                keep, next_ids = next_tokens(rows, active, logits, eos, generators)
                 if on_step is not None:
                     on_step(rows)
                 if not keep:

@@ -248,7 +248,7 @@ def run_compare(
             if on_update is not None:
                 on_update(CompareUpdate(status=f"waiting: {ahead} request(s) ahead"))
 
-        job = Job(run.n_rows, run.prepare, run.publish, run.stop)
+        job = Job(run.n_rows, run.prepare, run.publish, run.stop, joins=True)
         scheduler.run(job, queue_timeout, on_wait=waiting)
     return run.result()
 

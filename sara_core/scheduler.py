@@ -8,6 +8,14 @@ callback for its streamed tokens. Jobs that wait while a batch runs, or that arr
 (:func:`sara_core.decoding.decode_rows`): each row keeps its own steering, prompt length, stop
 event and deadline, and leaves the batch when it is done. The batch is bounded in rows (by
 memory) and the waiting line in jobs (a full line is refused at once).
+
+A job made with ``joins=True`` (every compare) need not wait for the running batch to end: between
+two decode steps the scheduler takes such jobs from the head of the line, as many as the row
+limit leaves room for, prepares them and adds their rows to the running batch (their prompts
+run, then they decode with the others). The line stays first come, first served: a job that
+cannot join (too many rows, or ``joins=False``) waits for the next batch, and so do those behind
+it. Only the lean decode loop takes joiners (:mod:`sara_core.lean`); elsewhere they wait, as
+before.
 """
 
 from __future__ import annotations
@@ -47,7 +55,8 @@ class Job:
     started: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     submitted_at: float = field(default_factory=time.monotonic)
-    batch_rows: int = 0  # rows of the batch it ran in (itself included)
+    batch_rows: int = 0  # rows of the batch it ran in (itself included), when it started
+    joins: bool = False  # may join a batch that is already decoding
 
 
 def kv_bytes_per_token(lm: LoadedModel) -> int:
@@ -233,33 +242,63 @@ class BatchScheduler:
                     job.started.set()
                     job.done.set()
 
+    def _joiners(self, free_rows: int) -> list[Job]:
+        """Jobs from the head of the line that may join the running batch and fit in it."""
+        out: list[Job] = []
+        with self._cond:
+            while self._waiting and self._waiting[0].joins:
+                if self._waiting[0].n_rows > free_rows:
+                    break
+                job = self._waiting.popleft()
+                free_rows -= job.n_rows
+                out.append(job)
+        return out
+
     def _run_batch(self, batch: list[Job]) -> None:
         with self.lm.lock:
             live: list[Job] = []
-            for job in batch:
-                job.started.set()
-                if job.stop.is_set():
-                    continue
-                try:
-                    job.rows = list(job.prepare())
-                    live.append(job)
-                except Exception as exc:  # noqa: BLE001 - reported to that request alone
-                    job.error = exc
-            rows = [row for job in live for row in job.rows]
+
+            def start(jobs: Sequence[Job]) -> list[Row]:
+                """Prepare ``jobs``; a failing preparation fails its own job only."""
+                rows: list[Row] = []
+                for job in jobs:
+                    job.started.set()
+                    if job.stop.is_set():
+                        continue
+                    try:
+                        job.rows = list(job.prepare())
+                        live.append(job)
+                        rows += job.rows
+                    except Exception as exc:  # noqa: BLE001 - reported to that request alone
+                        job.error = exc
+                return rows
+
+            rows = start(batch)
             for job in live:
                 job.batch_rows = len(rows)
             if not rows:
                 return
             self.batches += 1
 
+            def join(active_rows: int) -> list[Row]:
+                jobs = self._joiners(self.max_rows - active_rows)
+                batch.extend(jobs)  # the loop marks them done with the batch
+                added = start(jobs)
+                for job in jobs:
+                    job.batch_rows = active_rows + len(added)
+                return added
+
             def on_step(_all: Sequence[Row]) -> None:
                 for job in live:
-                    if job.on_step is None or job.stop.is_set():
+                    if job.done.is_set():
                         continue
-                    try:
-                        job.on_step(job.rows)
-                    except Exception:  # noqa: BLE001 - a broken listener stops its own rows
-                        log.exception("a streaming callback failed; stopping its request")
-                        job.stop.set()
+                    if job.on_step is not None and not job.stop.is_set():
+                        try:
+                            job.on_step(job.rows)
+                        except Exception:  # noqa: BLE001 - a broken listener stops its own rows
+                            log.exception("a streaming callback failed; stopping its request")
+                            job.stop.set()
+                    if all(row.done for row in job.rows):
+                        job.done.set()  # its answers are whole: it need not wait for the batch
 
-            decode_rows(self.lm, rows, on_step)
+            decode_rows(self.lm, rows, on_step, join=join)

@@ -1,16 +1,17 @@
-"""The lean llama decode step (sara_core.fastpath): same logits as transformers' forward, same
-answers with and without it (steered and padded rows included), and it steps aside for
-models and hooks it does not cover."""
+"""The lean forward pass (sara_core.fastpath): the logits of transformers' forward on every
+architecture it takes (llama, qwen2, gemma, gemma-2 with soft caps and a sliding window), for
+the prompt and for decode steps over a batch whose rows joined at different lengths; and it
+steps aside for models and hooks it does not cover."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from conftest import make_tiny_lm
+from conftest import make_tiny_lm, make_tiny_tokenizer
 
 from sara_core import fastpath
 from sara_core.decoding import Row, _forward, _new_cache, decode_rows, left_pad
-from sara_core.generation import prepare_actadd, prepare_sara
+from sara_core.kvstate import KVState
 from sara_core.threads import decode_threads, intra_op_threads
 
 TEXTS = [
@@ -18,77 +19,142 @@ TEXTS = [
     "Hello world! I am happy and hopeful. Love hate good bad yes no report protect.",
     "no",
 ]
-ATTRACT = "Only consequences matter to make a moral decision, regardless of the moral duties."
-REPEL = "Only moral duties matter to make a moral decision, regardless of the consequences."
 
 
 def _prompts(lm) -> list[list[int]]:
     return [lm.tokenizer(t)["input_ids"] for t in TEXTS]
 
 
-def test_fast_steps_give_transformers_logits_on_a_padded_batch(tiny_lm):
-    fast = fastpath.fast_llama(tiny_lm.model)
-    assert fast is not None
-    batch = left_pad(_prompts(tiny_lm), 0, torch.device("cpu"))
+def _windowed_gemma2():
+    """gemma-2 with a 4-token sliding window (every other block), so the window really cuts."""
+    import transformers as tf
+
+    from sara_core.models import LoadedModel
+
+    tok = make_tiny_tokenizer()
+    cfg = tf.Gemma2Config(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        sliding_window=4,
+        query_pre_attn_scalar=24,
+        attn_logit_softcapping=2.0,  # low enough to bend the scores of a tiny model
+        final_logit_softcapping=3.0,
+        max_position_embeddings=256,
+        eos_token_id=0,
+        pad_token_id=0,
+        bos_token_id=1,
+    )
+    torch.manual_seed(0)
+    model = tf.AutoModelForCausalLM.from_config(cfg, dtype=torch.float32).eval()
+    with torch.no_grad():  # random weights are too small for the caps to bend anything
+        for layer in model.model.layers:
+            layer.self_attn.q_proj.weight.mul_(8)
+            layer.self_attn.k_proj.weight.mul_(8)
+        model.model.norm.weight.fill_(40.0)
+    return LoadedModel(model=model, tokenizer=tok, name="tiny-gemma2-window", source="config")
+
+
+def _qwen2_with_biases():
+    """qwen2's q/k/v biases start at zero: random ones, so that they count."""
+    lm = make_tiny_lm("qwen2")
     with torch.no_grad():
-        ref_cache, cache = _new_cache(tiny_lm), _new_cache(tiny_lm)
-        logits = _forward(tiny_lm, batch.ids, batch.mask, batch.positions, ref_cache, True)
-        _forward(tiny_lm, batch.ids, batch.mask, batch.positions, cache, True)
-        state = fast.new_state(cache, batch.mask, 8, torch.float32)
+        for layer in lm.model.model.layers:
+            for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
+                proj.bias.normal_(0, 0.5)
+    return lm
+
+
+LMS = {
+    "llama": lambda: make_tiny_lm("llama"),
+    "qwen2": _qwen2_with_biases,
+    "gemma": lambda: make_tiny_lm("gemma"),
+    "gemma2-window": _windowed_gemma2,
+}
+
+
+@pytest.mark.parametrize("name", list(LMS))
+@pytest.mark.parametrize("copies", [True, False])
+def test_lean_passes_give_transformers_logits(name, copies, monkeypatch):
+    """Each prompt alone through the lean prefill, joined into one batch, then decode steps:
+    the logits of transformers' forward on the left-padded batch, every step."""
+    if not copies:  # a model over the copy limit uses its own weights through F.linear
+        monkeypatch.setattr(fastpath, "COPY_LIMIT_BYTES", 0)
+    lm = LMS[name]()
+    lean = fastpath.lean_model(lm.model)
+    assert lean is not None and (lean.blocks[0].qkv is not None) == copies
+    prompts = _prompts(lm)
+    batch = left_pad(prompts, 0, torch.device("cpu"))
+    state = KVState(lean.n_layers, lean.n_kv, lean.head_dim, torch.float32)
+    with torch.no_grad():
+        cache = _new_cache(lm)
+        want = _forward(lm, batch.ids, batch.mask, batch.positions, cache, False)
+        firsts = []
+        for p in prompts:  # one prompt at a time, unpadded, as the lean loop admits them
+            kv: list = []
+            h = lean.prefill(lean.embed_ids(torch.tensor(p))[None], 0, lean.n_layers, kv)
+            torch.testing.assert_close(
+                lean.logits(h[0]), want[len(firsts), -len(p) :], atol=5e-5, rtol=1e-5
+            )
+            firsts.append(lean.logits(h[:, -1]))
+            state.join(kv, reserve=2)  # too little room on purpose: the buffer grows
         mask, positions = batch.mask, batch.positions[:, -1]
-        tokens = logits[:, -1].argmax(-1)
-        for _ in range(6):
+        tokens = want[:, -1].argmax(-1)
+        for _ in range(7):  # past the window of 4 and past the reserved room
             mask = torch.cat([mask, mask.new_ones((3, 1))], dim=1)
             positions = positions + 1
-            want = _forward(tiny_lm, tokens[:, None], mask, positions[:, None], ref_cache, True)
-            got = fast.step(state, tokens, positions)
-            torch.testing.assert_close(got, want[:, -1], atol=1e-5, rtol=1e-5)
-            tokens = want[:, -1].argmax(-1)
+            ref = _forward(lm, tokens[:, None], mask, positions[:, None], cache, True)[:, -1]
+            got = lean.step(state, tokens, positions)
+            torch.testing.assert_close(got, ref, atol=5e-5, rtol=1e-5)
+            tokens = ref.argmax(-1)
 
 
-def _answers(lm, specs, enabled: bool, monkeypatch) -> list[list[int]]:
-    monkeypatch.setattr(fastpath, "ENABLED", enabled)
-    rows = [Row(p, s, max_new_tokens=10, min_new_tokens=3) for p, s in specs]
-    decode_rows(lm, rows)
-    return [r.tokens for r in rows]
+def test_the_soft_caps_and_the_window_really_act():
+    """The gemma-2 test above would pass without its caps and window if they never bit."""
+    lm = _windowed_gemma2()
+    lean = fastpath.lean_model(lm.model)
+    assert lean is not None and lean.attn_cap == 2.0 and lean.final_cap == 3.0
+    assert [b.window for b in lean.blocks] == [4, None, 4, None]
+    ids = torch.tensor(_prompts(lm)[1])
+    with torch.no_grad():
+        base = lean.logits(lean.prefill(lean.embed_ids(ids)[None], 0, 4, [])[0])
+        assert base.abs().max() < 3.0  # capped
+        for attr, value in (("attn_cap", None), ("final_cap", None)):
+            setattr(lean, attr, value)
+            other = lean.logits(lean.prefill(lean.embed_ids(ids)[None], 0, 4, [])[0])
+            assert not torch.allclose(other, base, atol=1e-4)
+        for b in lean.blocks:
+            b.window = None
+        wide = lean.logits(lean.prefill(lean.embed_ids(ids)[None], 0, 4, [])[0])
+        lean.attn_cap, lean.final_cap = 2.0, 3.0
+        capped_wide = lean.logits(lean.prefill(lean.embed_ids(ids)[None], 0, 4, [])[0])
+    assert not torch.allclose(capped_wide[6:], base[6:], atol=1e-4)  # the window cut
+    assert torch.allclose(capped_wide[:4], base[:4])  # within the window: the same
+    assert not torch.allclose(wide, base, atol=1e-4)
 
 
-def test_steered_rows_answer_the_same_with_and_without_the_fast_step(tiny_lm, monkeypatch):
-    """Every steering that acts on decode steps goes through the hooks' edit at its block."""
-    ids = _prompts(tiny_lm)
-    every = prepare_sara(tiny_lm, ATTRACT, REPEL, layer=1, coeff=1.0, scope="every-step")
-    caa = prepare_actadd(tiny_lm, ATTRACT, REPEL, layer=2, coeff=3.0, mode="every-position")
-    prompt = prepare_sara(tiny_lm, ATTRACT, REPEL, layer=1, coeff=2.0)
-    specs = [(ids[0], (every,)), (ids[1], (caa,)), (ids[2], ()), (ids[1], (prompt, caa))]
-    calls = []
-    step = fastpath.FastLlama.step
-    monkeypatch.setattr(
-        fastpath.FastLlama, "step", lambda self, *a, **k: calls.append(1) or step(self, *a, **k)
-    )
-    fast = _answers(tiny_lm, specs, True, monkeypatch)
-    assert calls, "the tiny llama should decode through the fast step"
-    slow = _answers(tiny_lm, specs, False, monkeypatch)
-    assert fast == slow
-    plain = _answers(tiny_lm, [(ids[0], ())], True, monkeypatch)
-    assert plain[0] != fast[0]  # the every-step steering really acted on the fast steps
-
-
-def test_a_foreign_hook_sends_decoding_through_the_model(tiny_lm, monkeypatch):
-    """A hook the loop did not install must run: the fast step would skip it."""
+def test_a_foreign_hook_sends_decoding_through_the_model(tiny_lm):
+    """A hook the loop did not install must run: the lean passes would skip it."""
     seen = []
     block = tiny_lm.model.model.layers[1]
     handle = block.register_forward_hook(lambda *a: seen.append(1))
     try:
+        assert fastpath.lean_model(tiny_lm.model) is None
         rows = [Row(_prompts(tiny_lm)[0], max_new_tokens=4, min_new_tokens=4)]
         decode_rows(tiny_lm, rows)
     finally:
         handle.remove()
     assert len(seen) == 4  # the prefill and three decode steps
+    assert fastpath.lean_model(tiny_lm.model) is not None
 
 
-@pytest.mark.parametrize("arch", ["gpt2", "qwen2", "gemma"])
+@pytest.mark.parametrize("arch", ["gpt2", "phi3", "gemma3", "mistral"])
 def test_other_architectures_are_not_taken(arch):
-    assert fastpath.fast_llama(make_tiny_lm(arch).model) is None
+    assert fastpath.lean_model(make_tiny_lm(arch).model) is None
 
 
 def test_float32_cpu_only(tiny_lm):
@@ -96,19 +162,19 @@ def test_float32_cpu_only(tiny_lm):
     assert not fastpath.supported(make_tiny_lm("llama", dtype=torch.bfloat16).model)
 
 
-def test_fused_weights_follow_a_changed_model(tiny_lm):
-    first = fastpath.fast_llama(tiny_lm.model)
-    assert fastpath.fast_llama(tiny_lm.model) is first
+def test_weights_follow_a_changed_model(tiny_lm):
+    first = fastpath.lean_model(tiny_lm.model)
+    assert fastpath.lean_model(tiny_lm.model) is first
     layer = tiny_lm.model.model.layers[0].self_attn.q_proj
     layer.weight = torch.nn.Parameter(layer.weight.detach().clone())
-    second = fastpath.fast_llama(tiny_lm.model)
+    second = fastpath.lean_model(tiny_lm.model)
     assert second is not first
     with torch.no_grad():  # an edit in place, as an ablation would do
         tiny_lm.model.model.layers[1].mlp.up_proj.weight.mul_(2)
-    assert fastpath.fast_llama(tiny_lm.model) is not second
+    assert fastpath.lean_model(tiny_lm.model) is not second
 
 
-def test_the_model_still_saves_and_reloads_after_fast_decoding(tiny_lm, tmp_path):
+def test_the_model_still_saves_and_reloads_after_lean_decoding(tiny_lm, tmp_path):
     from sara_core.models import load_model
 
     decode_rows(tiny_lm, [Row(_prompts(tiny_lm)[0], max_new_tokens=3)])

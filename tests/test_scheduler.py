@@ -374,3 +374,52 @@ def test_the_rows_a_memory_budget_allows_fit_it_with_a_256k_vocabulary(one_torch
     with peak.peak_growth() as got:
         decode_rows(lm, rows)
     assert got["bytes"] <= budget, f"{got['bytes'] / 2**20:.0f} MB for a {budget >> 20} MB budget"
+
+
+def _paced_job(lm, tokens: int, n: int = 1, joins: bool = False) -> tuple[Job, threading.Event]:
+    """A job whose rows decode ``tokens`` steps, 20 ms a step; the event is set at its first."""
+    job = slow_job(lm, tokens, n=n)
+    job.joins = joins
+    first = threading.Event()
+    job.on_step = lambda rows: first.set() or time.sleep(0.02)
+    return job, first
+
+
+def test_a_compare_arriving_mid_batch_joins_it_and_answers_as_alone(lm, scheduler):
+    running, started = _paced_job(lm, 500)  # 10 s: stopped once the compare is answered
+    scheduler.submit(running)
+    assert started.wait(10)
+    greedy = GenerationSettings(max_new_tokens=6)
+    cfg = SteeringConfig(layer=2)
+    updates = list(stream_compare(lm, PROMPTS[2], ATTRACT, REPEL, cfg, greedy, scheduler=scheduler))
+    assert not running.done.is_set()  # answered while the first batch still decodes
+    assert scheduler.batches == 1
+    running.stop.set()  # (it holds the model's lock, which the lone compare below needs)
+    assert running.done.wait(20) and running.rows[0].finish == STOPPED
+    alone = compare(lm, PROMPTS[2], ATTRACT, REPEL, cfg, greedy)
+    assert updates[-1].result.answers() == alone.answers()
+
+
+def test_joiners_keep_the_line_in_order_and_the_row_limit(lm):
+    s = BatchScheduler(lm, max_rows=4, window_s=0.0)
+    try:
+        running, started = _paced_job(lm, 40, n=2)
+        s.submit(running)
+        assert started.wait(10)
+        fits = s.submit(_paced_job(lm, 3, n=2, joins=True)[0])
+        too_big = s.submit(_paced_job(lm, 3, n=3, joins=True)[0])  # 2 + 2 + 3 > 4
+        behind = s.submit(_paced_job(lm, 3, n=1, joins=True)[0])  # would fit, but waits its turn
+        assert fits.done.wait(10) and not running.done.is_set()
+        assert fits.batch_rows == 4
+        for job in (running, too_big, behind):
+            assert job.done.wait(20) and job.error is None
+        assert too_big.batch_rows == behind.batch_rows == 4  # the next batch, together
+        assert s.batches == 2
+        late = _paced_job(lm, 2, joins=False)[0]  # not a joiner: waits for the next batch
+        blocker, blocker_started = _paced_job(lm, 30)
+        s.submit(blocker)
+        assert blocker_started.wait(10)
+        s.submit(late)
+        assert late.done.wait(20) and blocker.done.is_set() and s.batches == 4
+    finally:
+        s.close()

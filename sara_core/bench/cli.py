@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from sara_core.model_args import add_model_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``python -m sara_core bench``."""
@@ -16,24 +18,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "concurrent visitors, time to first token, start-up and memory."
     )
     parser.add_argument(
-        "--quick", action="store_true", help="2 repeats of 30 tokens, a 16-token classroom"
+        "--quick",
+        action="store_true",
+        help="2 repeats of 30 tokens (10 on a model of real size), a 16-token classroom",
     )
     parser.add_argument(
         "--json",
         default="artifacts/bench/bench.json",
         help="where to write the JSON (a .md table is written beside it)",
     )
-    parser.add_argument(
-        "--model",
-        default=None,
-        help="hub id or local folder (default: $SARA_MODEL or the embedded SmolLM2-135M)",
-    )
+    add_model_arguments(parser)  # --model (random:NAME too), --device, --dtype
     parser.add_argument("--repeats", type=int, default=None, help="repeats (default 5; quick 2)")
     parser.add_argument(
-        "--new-tokens", type=int, default=None, help="tokens per answer (default 100; quick 30)"
+        "--new-tokens",
+        type=int,
+        default=None,
+        help="tokens per answer (default 100; quick 30, or 10 on a model of real size)",
     )
     parser.add_argument(
-        "--visitors", type=int, default=20, help="classroom size (0 skips the classroom)"
+        "--visitors",
+        type=int,
+        default=None,
+        help="classroom size (default 20 on the embedded model, else 0: skipped)",
     )
     parser.add_argument(
         "--classroom-tokens",
@@ -42,7 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="tokens per classroom answer (default 80, the app's; quick 16)",
     )
     parser.add_argument(
-        "--no-startup", action="store_true", help="skip the cold/warm start-up processes"
+        "--no-startup",
+        action="store_true",
+        help="skip the cold/warm start-up processes (run on the embedded model only)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -53,24 +61,45 @@ def run_cli(args: argparse.Namespace) -> int:
     from sara_core.bench.run import run_bench
 
     repeats = args.repeats if args.repeats is not None else (2 if args.quick else 5)
-    new_tokens = args.new_tokens if args.new_tokens is not None else (30 if args.quick else 100)
+    new_tokens = args.new_tokens
     room_tokens = args.classroom_tokens or (16 if args.quick else 80)
-    if repeats < 1 or new_tokens < 2 or args.visitors < 0 or room_tokens < 2:
+    visitors = args.visitors
+    too_few = new_tokens is not None and new_tokens < 2
+    if repeats < 1 or too_few or (visitors is not None and visitors < 0) or room_tokens < 2:
         print(
             "bench: --repeats must be at least 1, --new-tokens and --classroom-tokens at least "
             "2, --visitors at least 0",
             file=sys.stderr,
         )
         return 2
-    result = run_bench(
-        model=args.model,
-        repeats=repeats,
-        new_tokens=new_tokens,
-        startup=not args.no_startup,
-        progress=not args.no_progress,
-        visitors=args.visitors,
-        classroom_tokens=room_tokens,
-    )
+    from sara_core.memory import DeviceError, parse_device, parse_dtype
+
+    try:  # before any start-up child runs: a bad device or dtype is one line at once
+        parse_dtype(args.dtype)
+        parse_device(args.device)
+    except DeviceError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    from sara_core.models import ModelLoadError
+    from sara_core.validation import InputError
+
+    try:
+        result = run_bench(
+            model=args.model,
+            repeats=repeats,
+            new_tokens=new_tokens,
+            startup=False if args.no_startup else None,
+            progress=not args.no_progress,
+            visitors=visitors,
+            classroom_tokens=room_tokens,
+            device=args.device,
+            dtype=args.dtype,
+            quick=args.quick,
+            memory_mb=getattr(args, "memory_mb", None),
+        )
+    except (ModelLoadError, InputError, DeviceError) as exc:  # a bad model or device: one line
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2, default=str))

@@ -96,8 +96,16 @@ def _notes(result: dict[str, Any]) -> list[str]:
             f"{room['serial_s']:.1f} s one after another, {room['batched_s']:.1f} s batched; "
             f"peak memory after it {room['peak_rss_mb']:.0f} MB.",
         ]
-    extra = result.get("figures_extra")
-    if extra:
+    extra = result.get("figures_extra") or {}
+    if "compare_first_s" in extra:
+        out += [
+            "",
+            f"First words: one unsteered answer {extra['plain_first_s']:.2f} s; a compare "
+            f"{extra['compare_first_s']:.2f} s with its preparations cached (a second press of a "
+            f"stance, or a classroom on one), {extra['compare_first_cold_s']:.2f} s computing "
+            f"them (ratio {extra['compare_first_token_ratio_cold']:.2f}).",
+        ]
+    if "warm_start_import_s" in extra:
         out += [
             "",
             f"Warm start = {extra['warm_start_import_s']:.2f} s importing sara_core + "

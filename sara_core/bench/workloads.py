@@ -16,7 +16,7 @@ from typing import Any
 from sara_core.config import GenerationSettings, SteeringConfig
 from sara_core.generation import compare, generate, stream_compare
 from sara_core.models import LoadedModel
-from sara_core.prepare import prepare_actadd, prepare_sara
+from sara_core.prepare import prep_cache, prepare_actadd, prepare_sara
 from sara_core.scheduler import BatchScheduler
 
 
@@ -46,16 +46,29 @@ def _step_s(first: float | None, end: float, tokens: int) -> float:
 
 
 def plain(task: Task) -> dict[str, float]:
-    """One unsteered row in this thread: total seconds and seconds per decode step."""
+    """One unsteered row in this thread: total seconds, seconds per decode step, and seconds to
+    its first new token (its first words; counted by token, since the text of a random-weight
+    model's first tokens is often blank)."""
     t0 = time.perf_counter()
     out = generate(task.lm, task.ids, task.settings)
     end = time.perf_counter()
     task.produced.append(len(out.tokens[0]))
-    return {"total": end - t0, "step": _step_s(out.first_token_at, end, len(out.tokens[0]))}
+    return {
+        "total": end - t0,
+        "step": _step_s(out.first_token_at, end, len(out.tokens[0])),
+        "first": (out.first_token_at or end) - t0,
+    }
+
+
+def _generating(update: Any) -> bool:
+    """An update sent once the first tokens exist (their text may still be blank)."""
+    return update.status == "generating" or any(update.answers())
 
 
 def sara(task: Task) -> tuple[float, float]:
-    """SARA-steered generation including its preparation: (total, preparation) seconds."""
+    """SARA-steered generation including its preparation: (total, preparation) seconds. The
+    preparation cache is emptied first, so the preparation is really paid."""
+    prep_cache(task.lm).clear()
     t0 = time.perf_counter()
     steering = prepare_sara(task.lm, task.attract, task.repel, task.layer)
     t_prep = time.perf_counter() - t0
@@ -64,6 +77,8 @@ def sara(task: Task) -> tuple[float, float]:
 
 
 def actadd(task: Task) -> float:
+    """ActAdd-steered generation including its preparation (paid: the cache is emptied)."""
+    prep_cache(task.lm).clear()
     t0 = time.perf_counter()
     steering = prepare_actadd(task.lm, task.attract, task.repel, task.layer)
     generate(task.lm, task.ids, task.settings, (steering,))
@@ -71,7 +86,9 @@ def actadd(task: Task) -> float:
 
 
 def three(task: Task) -> float:
-    """The three-answer compare in this thread (``sara_core.compare``)."""
+    """The three-answer compare in this thread (``sara_core.compare``), preparations included
+    (the cache is emptied first)."""
+    prep_cache(task.lm).clear()
     t0 = time.perf_counter()
     compare(task.lm, task.prompt, task.attract, task.repel, task.config, task.settings)
     return time.perf_counter() - t0
@@ -94,22 +111,27 @@ def streamed(
         scheduler=scheduler,
     )
     for update in stream:
-        if first is None and any(update.answers()):
+        if first is None and _generating(update):
             first = time.perf_counter()
     end = time.perf_counter()
     n = task.settings.max_new_tokens if task.settings.min_new_tokens else 0
     return {"first": (first or end) - t0, "total": end - t0, "step": _step_s(first, end, n)}
 
 
-def first_token(task: Task) -> float:
-    """From the call to the first streamed text (the app's Generate button), then stop."""
+def first_token(task: Task, cold: bool = False) -> float:
+    """From the call to the first streamed update with tokens (the first words of the app's
+    Compare button), then stop. The
+    preparations come from the cache, as for a classroom on one stance or a second press of
+    the default one, or (``cold``) are computed first."""
+    if cold:
+        prep_cache(task.lm).clear()
     t0 = time.perf_counter()
     stream = stream_compare(
         task.lm, task.prompt, task.attract, task.repel, task.config, task.settings
     )
     try:
         for update in stream:
-            if any(update.answers()):
+            if _generating(update):
                 return time.perf_counter() - t0
     finally:
         stream.close()  # stops the worker at the next token

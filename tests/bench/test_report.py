@@ -34,6 +34,29 @@ def test_markdown_table_marks_missed_goals():
     assert meets(float("nan"), "<=", 1.0) is None and meets(5, ">=", 4) is True
 
 
+def test_goals_follow_the_model_size_and_device():
+    from sara_core.bench.figures import REAL_SIZE_BYTES, goals_for
+
+    embedded = goals_for("embedded:smollm2-135m-instruct", 500 << 20, "cpu")
+    assert embedded["efficiency"] == (">=", 0.7) and embedded["compare_ratio"] == ("<=", 1.6)
+    assert "warm_start_s" in embedded and "classroom_speedup" in embedded
+    other_small = goals_for("tiny", 1 << 20, "cpu")
+    assert "warm_start_s" not in other_small and "efficiency" in other_small
+    big = goals_for("random:gemma-2-2b", REAL_SIZE_BYTES + 1, "cpu")
+    assert big["efficiency"] == (">=", 0.8) and big["compare_ratio"] == ("<=", 1.8)
+    assert big["sara_overhead"] == ("<=", 1.1) and "classroom_speedup" not in big
+    assert goals_for("random:gemma-2-2b", REAL_SIZE_BYTES + 1, "cuda")["compare_ratio"][1] == 1.4
+
+
+def test_a_bad_dtype_is_one_line(capsys):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--quick", "--no-startup", "--dtype", "float99", "--json", "x"])
+    assert run_cli(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bench: ") and "float99" in err and "Traceback" not in err
+
+
 def test_cli_options_and_bad_values(capsys):
     parser = argparse.ArgumentParser()
     add_arguments(parser)
@@ -42,6 +65,8 @@ def test_cli_options_and_bad_values(capsys):
     assert "at least 1" in capsys.readouterr().err
     args = parser.parse_args(["--json", "x/b.json", "--no-startup", "--visitors", "0"])
     assert args.json == "x/b.json" and args.no_startup and args.visitors == 0
+    args = parser.parse_args(["--model", "random:gemma-2-2b", "--device", "cpu"])
+    assert args.model == "random:gemma-2-2b" and args.device == "cpu" and args.visitors is None
 
 
 def test_the_command_is_registered():

@@ -42,6 +42,7 @@ def test_bench_on_a_tiny_model_produces_every_key(tiny_lm, small_gemv):
         "efficiency",
         "app_step_ratio",
         "classroom_speedup",
+        "compare_first_token_ratio",
     )
     for key in ratios:
         assert figures[key] > 0, key
@@ -57,6 +58,9 @@ def test_bench_on_a_tiny_model_produces_every_key(tiny_lm, small_gemv):
     table = markdown_table(result)
     assert "| efficiency |" in table and "| warm_start_s | n/a |" in table
     assert "Classroom: 4 compares" in table
+    extra = result["figures_extra"]
+    assert extra["compare_first_token_ratio_cold"] > 0 and extra["plain_first_s"] > 0
+    assert "First words: one unsteered answer" in table
     # The default model's goals do not apply to another model.
     assert "first_token_s" not in result["goals"] and "sara_overhead" in result["met"]
 

@@ -57,14 +57,14 @@ class Calls:
         self.last: list[Row] = []
         self._lock = threading.Lock()
 
-    def __call__(self, lm: Any, rows: Any, on_step: Any = None) -> None:
+    def __call__(self, lm: Any, rows: Any, on_step: Any = None, **kwargs: Any) -> None:
         with self._lock:
             self.count += 1
             self.active += 1
             self.most = max(self.most, self.active)
             self.last = list(rows)
         try:
-            self.real(lm, rows, on_step)
+            self.real(lm, rows, on_step, **kwargs)  # join=: compares join a running batch
         finally:
             with self._lock:
                 self.active -= 1
