@@ -129,7 +129,7 @@ class Run:
     def _work(self) -> None:
         """In a worker thread: wait for the scheduler, then hand the outcome to the loop."""
         try:
-            job = Job(1, self._prepare, self._on_step, self.stop)
+            job = Job(1, self._prepare, self._on_step, self.stop, joins=True)
             wait = max(0.0, self.deadline - time.monotonic())
             self.engine.scheduler.run(job, queue_timeout=wait)
             if self.row is None:  # withdrawn while waiting (the client went away)
