@@ -125,7 +125,7 @@ def test_the_layer_sweep(big):
 def test_tune_quick(big, monkeypatch, tmp_path, capsys):
     from sara_core import cli
 
-    monkeypatch.setattr(cli, "_load_model", lambda args: big)
+    monkeypatch.setattr(cli, "_load_model", lambda *args, **kw: big)
     out = tmp_path / "tune.json"
     argv = ["tune", "--quick", "--dilemma", PROMPT, "--attract", ATTRACT, "--repel", REPEL]
     argv += ["--layers", str(LAYER), "--sara-coeffs", "1", "--actadd-coeffs", "4"]
@@ -138,7 +138,7 @@ def test_choice_quick(big, monkeypatch, tmp_path, capsys):
     from sara_core import cli
     from sara_core.evaluation import choice_cli
 
-    monkeypatch.setattr(choice_cli, "load_from_args", lambda args: big)
+    monkeypatch.setattr(choice_cli, "load_from_args", lambda *args, **kw: big)
     bank = tmp_path / "bank.yaml"
     bank.write_text(BANK)
     out = tmp_path / "choice.json"
