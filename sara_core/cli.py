@@ -7,6 +7,7 @@ Bad arguments and bad input print one line on stderr and exit with code 2, never
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -113,6 +114,30 @@ def _add_info(sub) -> None:
     p.set_defaults(func=run_info)
 
 
+_COMMANDS = (
+    ("tune", "sara_core.tune.cli", "find a block and strengths for SARA and ActAdd"),
+    ("evaluate", "sara_core.evaluation", "reproduce the paper's experiment (see docs)"),
+    (
+        "judge",
+        "sara_core.evaluation.judge_cli",
+        "label answers with an ethical school, or Unclassifiable",
+    ),
+    (
+        "choice",
+        "sara_core.evaluation.choice_cli",
+        "forced-choice shift of each method, no judge needed",
+    ),
+    ("serve", "sara_core.serve.cli", "an OpenAI-compatible server for a steered model"),
+    (
+        "control-vector",
+        "sara_core.control_vector_cli",
+        "write ActAdd as a llama.cpp control vector",
+    ),
+    ("bench", "sara_core.bench", "measure what steering costs"),
+)
+"""The commands that live in their own modules, each with ``add_arguments`` and ``run_cli``."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m sara_core",
@@ -122,47 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare(sub)
     _add_presets(sub)
     _add_info(sub)
-    from sara_core.tune import cli as tune_cli
-
-    p = sub.add_parser("tune", help="find a block and strengths for SARA and ActAdd")
-    tune_cli.add_arguments(p)
-    p.set_defaults(func=tune_cli.run_cli)
-    try:  # evaluation and benchmark live in their own modules
-        from sara_core import evaluation
-
-        p = sub.add_parser("evaluate", help="reproduce the paper's experiment (see docs)")
-        evaluation.add_arguments(p)
-        p.set_defaults(func=evaluation.run_cli)
-        from sara_core.evaluation import judge_cli
-
-        p = sub.add_parser("judge", help="label answers with an ethical school, or Unclassifiable")
-        judge_cli.add_arguments(p)
-        p.set_defaults(func=judge_cli.run_cli)
-        from sara_core.evaluation import choice_cli
-
-        p = sub.add_parser("choice", help="forced-choice shift of each method, no judge needed")
-        choice_cli.add_arguments(p)
-        p.set_defaults(func=choice_cli.run_cli)
-    except ImportError:  # pragma: no cover - only while those modules are absent
-        pass
-    from sara_core.serve import cli as serve_cli
-
-    p = sub.add_parser("serve", help="an OpenAI-compatible server for a steered model")
-    serve_cli.add_arguments(p)
-    p.set_defaults(func=serve_cli.run_cli)
-    from sara_core import control_vector_cli
-
-    p = sub.add_parser("control-vector", help="write ActAdd as a llama.cpp control vector")
-    control_vector_cli.add_arguments(p)
-    p.set_defaults(func=control_vector_cli.run_cli)
-    try:
-        from sara_core import bench
-
-        p = sub.add_parser("bench", help="measure what steering costs")
-        bench.add_arguments(p)
-        p.set_defaults(func=bench.run_cli)
-    except ImportError:  # pragma: no cover
-        pass
+    for name, module, text in _COMMANDS:
+        command = importlib.import_module(module)
+        p = sub.add_parser(name, help=text)
+        command.add_arguments(p)
+        p.set_defaults(func=command.run_cli)
     return parser
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import reprlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 MAX_TEXT_CHARS = 8_000
@@ -157,3 +158,14 @@ def resolve_layer(layer: Any, n_layers: int) -> int:
 def same_text(a: str, b: str) -> bool:
     """Whether two texts are the same up to case and spacing (attract == repel is refused)."""
     return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+def as_out_path(text: str | None) -> Path | None:
+    """An output file (``--json FILE``, ``--plot FILE``), checked before any work: its folder
+    must exist, so a long run never ends on a path it cannot write."""
+    if not text:
+        return None
+    path = Path(text).expanduser()
+    if not path.parent.is_dir():
+        raise InputError(f"cannot write {text}: its folder does not exist")
+    return path

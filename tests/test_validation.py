@@ -13,6 +13,7 @@ from sara_core.validation import (
     as_float,
     as_int,
     as_k,
+    as_out_path,
     as_text,
     default_layer,
     resolve_layer,
@@ -104,3 +105,10 @@ def test_short_repr_is_bounded_for_huge_and_deep_values():
 def test_same_text_ignores_case_and_spacing():
     assert same_text("Only  Duties\n", "only duties")
     assert not same_text("duties", "consequences")
+
+
+def test_an_output_file_needs_an_existing_folder(tmp_path):
+    assert as_out_path(None) is None and as_out_path("") is None
+    assert as_out_path(str(tmp_path / "run.json")) == tmp_path / "run.json"
+    with pytest.raises(InputError, match="cannot write .*: its folder does not exist"):
+        as_out_path(str(tmp_path / "missing" / "run.json"))

@@ -16,7 +16,15 @@ from pathlib import Path
 from sara_core.evaluation.choice_run import ChoiceSpec, result_lines, run_choice
 from sara_core.model_args import add_model_arguments, load_from_args, offline_unless_hub
 from sara_core.presets.choice import ChoiceBank
-from sara_core.validation import MAX_COEFF, InputError, as_float, as_int, as_text, resolve_layer
+from sara_core.validation import (
+    MAX_COEFF,
+    InputError,
+    as_float,
+    as_int,
+    as_out_path,
+    as_text,
+    resolve_layer,
+)
 
 MAX_BOOT = 100_000
 
@@ -113,7 +121,7 @@ def run_cli(args: argparse.Namespace) -> int:
     from sara_core.distributed import Launch, open_shard, say
     from sara_core.evaluation.config import parse_layers
 
-    json_path = _json_path(args.json)
+    json_path = as_out_path(args.json)
     launch = getattr(args, "launch", None) or Launch()
     with open_shard(launch) as shard:
         say(shard, f"loading {args.model or 'the embedded model'}...")
@@ -154,16 +162,6 @@ def _grid(name: str, text: str) -> tuple[float, ...]:
     if not 1 <= len(parts) <= 12:
         raise InputError(f"{name} needs 1 to 12 comma-separated numbers, got {text!r}")
     return tuple(sorted({as_float(name, p, -MAX_COEFF, MAX_COEFF) for p in parts}))
-
-
-def _json_path(text: str | None) -> Path | None:
-    """--json FILE, checked before the model loads: its folder must exist."""
-    if not text:
-        return None
-    path = Path(text).expanduser()
-    if not path.parent.is_dir():
-        raise InputError(f"cannot write {text}: its folder does not exist")
-    return path
 
 
 def _write(path: Path, text: str) -> None:

@@ -14,7 +14,7 @@ from sara_core.evaluation.config import EvalConfig, quick_config, target_group
 from sara_core.evaluation.judge_cli import API_KEY_ENV, add_judge_arguments
 from sara_core.evaluation.run import rebuild_evaluation, run_evaluation
 from sara_core.model_args import add_model_arguments, model_options, offline_unless_hub
-from sara_core.validation import InputError, as_float, as_int
+from sara_core.validation import InputError, as_float, as_int, as_out_path
 
 MAX_COUNT = 100_000
 """Most repetitions, new tokens or bootstrap resamples a run may ask for."""
@@ -178,7 +178,7 @@ def run_cli(args: argparse.Namespace) -> int:
     try:
         cfg = config_from_args(args)
         _check(cfg)
-        json_file = _json_path(getattr(args, "json_file", None))
+        json_file = as_out_path(getattr(args, "json_file", None))
     except ValueError as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         return 2
@@ -226,16 +226,6 @@ def run_cli(args: argparse.Namespace) -> int:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _json_path(text: str | None) -> Path | None:
-    """--json FILE, checked before any work: its folder must exist."""
-    if not text:
-        return None
-    path = Path(text).expanduser()
-    if not path.parent.is_dir():
-        raise InputError(f"cannot write {text}: its folder does not exist")
-    return path
 
 
 def _run_json(summary: dict, out: Path, seconds: float) -> dict:

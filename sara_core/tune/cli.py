@@ -14,7 +14,15 @@ from pathlib import Path
 from sara_core.model_args import add_model_arguments
 from sara_core.presets import PAPER_PREFIX
 from sara_core.tune.grid import DEFAULT_MAX_PPL_RATIO, TuneGrid, default_grid
-from sara_core.validation import MAX_COEFF, InputError, as_float, as_int, as_text, same_text
+from sara_core.validation import (
+    MAX_COEFF,
+    InputError,
+    as_float,
+    as_int,
+    as_out_path,
+    as_text,
+    same_text,
+)
 
 HELD_OUT_ITEMS = 4
 """Held-out probe items scored per point (quick: 3)."""
@@ -110,8 +118,7 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.max_points is not None:
         as_int("--max-points", args.max_points, 1, 10**6)
     for path in (args.json_file, args.plot):
-        if path and not Path(path).expanduser().parent.is_dir():
-            raise InputError(f"cannot write {path}: its folder does not exist")
+        as_out_path(path)
     tokens = DEFAULT_NEW_TOKENS if args.max_new_tokens is None else args.max_new_tokens
     launch = getattr(args, "launch", None) or Launch()
     with open_shard(launch) as shard:
