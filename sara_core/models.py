@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from sara_core import memory, random_models
+from sara_core import memory, random_models, weights
 from sara_core.embedded import (
     EMBEDDED_ALIASES,
     EMBEDDED_GGUF,
@@ -154,20 +154,52 @@ class LoadedModel:
 
 
 def _load_pretrained(
-    src: str | Path, device: torch.device, dtype: torch.dtype, report: Progress, **kw: Any
+    src: str | Path,
+    device: torch.device,
+    dtype: torch.dtype,
+    report: Progress,
+    config: Any = None,
+    **kw: Any,
 ) -> tuple[Any, Any]:
     report("loading transformers", 0.1)
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     report("reading the tokenizer", 0.4)
     tok = AutoTokenizer.from_pretrained(src, trust_remote_code=False, **kw)
     report("reading the weights", 0.5)
-    model: Any = AutoModelForCausalLM.from_pretrained(
-        src, dtype=dtype, trust_remote_code=False, **kw
-    )
+    config = config or AutoConfig.from_pretrained(src, trust_remote_code=False)
+    folder = _weights_folder(src, config, dtype, device)
+    files = weights.converts(folder, config, dtype, device) if folder else []
+    model: Any
+    if files:  # a conversion on the CPU: one tensor at a time (sara_core/weights.py says why)
+        model = weights.load_converting(folder or Path(src), files, config, dtype)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(
+            src, dtype=dtype, trust_remote_code=False, **kw
+        )
     model.to(device)
     model.eval()
     return model, tok
+
+
+def _weights_folder(
+    src: str | Path, config: Any, dtype: torch.dtype, device: torch.device
+) -> Path | None:
+    """Where the checkpoint's safetensors are on disk, when a CPU load would convert them: a
+    local folder as it is; a hub model whose config names another dtype, fetched first into
+    the hub's cache (from_pretrained would fetch the same files)."""
+    path = Path(src).expanduser()
+    if path.is_dir():
+        return path
+    stored = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    if isinstance(stored, str):
+        stored = getattr(torch, stored.removeprefix("torch."), None)
+    if device.type != "cpu" or not isinstance(stored, torch.dtype) or stored == dtype:
+        return None
+    from huggingface_hub import snapshot_download
+
+    patterns = [weights.INDEX, "model*.safetensors"]
+    return Path(snapshot_download(str(src), allow_patterns=patterns))
 
 
 def load_model(
@@ -234,7 +266,7 @@ def load_model(
 
             config = AutoConfig.from_pretrained(src, trust_remote_code=False)
             dt = _plan_memory(model_id, config, dev, requested, memory_mb)
-            model, tok = _load_pretrained(src, dev, dt, report)
+            model, tok = _load_pretrained(src, dev, dt, report, config)
         except (OSError, ValueError, KeyError) as exc:
             raise load_error(model_id, exc) from exc
     if tok.pad_token_id is None:
