@@ -132,8 +132,12 @@ def serve_lab(lab: Lab) -> tuple[gr.Blocks, str]:
 
 def record_timing(name: str, values: dict[str, Any]) -> None:
     """Add ``values`` under ``name`` to artifacts/app_timings.json."""
+    import fcntl
+
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / "app_timings.json"
-    data = json.loads(path.read_text()) if path.is_file() else {}
-    data[name] = values
-    path.write_text(json.dumps(data, indent=2))
+    with open(ARTIFACTS / "app_timings.lock", "w") as lock:  # pytest -n 2: two writers
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(path.read_text()) if path.is_file() else {}
+        data[name] = values
+        path.write_text(json.dumps(data, indent=2))

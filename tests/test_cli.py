@@ -95,7 +95,7 @@ def test_compare_json_on_the_embedded_model(tmp_path):
         "--stance",
         "utilitarian",
         "--max-new-tokens",
-        "24",
+        "12",
         "--json",
         "--save",
         str(out),
@@ -117,7 +117,7 @@ def test_compare_json_on_the_embedded_model(tmp_path):
         "--load",
         str(out),
         "--max-new-tokens",
-        "24",
+        "12",
         "--json",
         "--no-prompted",
     )

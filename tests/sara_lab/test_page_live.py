@@ -352,7 +352,9 @@ def test_two_hundred_requests_leave_memory_threads_hooks_and_files_flat(live):
     raw1, rss1 = _rss(process)
     growth_mb = (rss1 - rss0) / 2**20
     # A leak grows both halves; memory that something else in the process takes once (a
-    # library's lazy start, an earlier test's thread) grows one. Per half: 0.25 MB a request.
+    # library's lazy start, an earlier test's thread) grows one. In this shared process the
+    # halves moved by -7 to +53 MB without a leak (malloc_trim alone shifted them by tens of
+    # MB); 3 MB kept per request grew them by 323 and 300. Per half: 0.4 MB a request.
     halves_mb = ((rss_half - rss0) / 2**20, (rss1 - rss_half) / 2**20)
     records, threads, fds = _live_records(), threading.active_count(), process.num_fds()
     hooks = sum(len(b._forward_pre_hooks) for b in get_blocks(live.tiny.model))
@@ -372,7 +374,7 @@ def test_two_hundred_requests_leave_memory_threads_hooks_and_files_flat(live):
             "gradio_cache_files": len(theirs),
         },
     )
-    assert min(halves_mb) < 25 and growth_mb < 150, f"RSS grew {halves_mb} MB per 100 requests"
+    assert min(halves_mb) < 40 and growth_mb < 150, f"RSS grew {halves_mb} MB per 100 requests"
     # API runs wait, capped; analysed runs go: 200 requests add at most the cap
     assert records - records0 <= live.lab.settings.max_records
     assert threads <= threads0 + 4
