@@ -43,8 +43,9 @@ def build(lab: Lab, lm: LoadedModel | None) -> ModelTab:
             scale=3,
         )
         custom = gr.Textbox(
-            label="…or any hub id or local folder",
-            placeholder="e.g. HuggingFaceTB/SmolLM2-360M-Instruct or /path/to/model",
+            label="…or any hub id, local folder or random:NAME",
+            placeholder="e.g. HuggingFaceTB/SmolLM2-360M-Instruct, /path/to/model, or "
+            "random:gemma-2-2b (a real shape with random weights: its cost, no download)",
             visible=not settings.public,
             scale=3,
         )
