@@ -34,28 +34,14 @@ from sara_core.evaluation.generate import (
     presets_of,
 )
 from sara_core.evaluation.progress import shared_progress
-from sara_core.evaluation.rows import AnswerRow
+from sara_core.evaluation.rows import CSV_FIELDS, AnswerRow
 from sara_core.evaluation.store import PartWriter, merge, prepare_folder, read_folder
 
 if TYPE_CHECKING:  # pragma: no cover
     from sara_core.models import LoadedModel
 
-GENERATED = (
-    "dilemma",
-    "stance",
-    "method",
-    "layer",
-    "rep",
-    "seed",
-    "answer",
-    "new_tokens",
-    "n_words",
-    "distinct_1",
-    "distinct_2",
-    "repetition_3",
-    "perplexity",
-    "seconds",
-)
+JUDGED = ("school", "group", "judge_confidence")
+GENERATED = tuple(f for f in CSV_FIELDS if f not in JUDGED)
 """The fields of an answer that generation fills (the judge's come later, on the main process)."""
 _FLOATS = {f.name for f in fields(AnswerRow) if f.type == "float"}
 
