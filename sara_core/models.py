@@ -171,8 +171,8 @@ def _load_pretrained(
     folder = _weights_folder(src, config, dtype, device)
     files = weights.converts(folder, config, dtype, device) if folder else []
     model: Any
-    if files:  # a conversion on the CPU: one tensor at a time (sara_core/weights.py says why)
-        model = weights.load_converting(folder or Path(src), files, config, dtype)
+    if folder and files:  # a conversion on the CPU: one tensor at a time (weights.py says why)
+        model = weights.load_converting(folder, files, config, dtype)
     else:
         model = AutoModelForCausalLM.from_pretrained(
             src, dtype=dtype, trust_remote_code=False, **kw
