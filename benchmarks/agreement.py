@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sara_core import fastpath  # noqa: E402
 from sara_core.decoding import Row, decode_rows  # noqa: E402
-from sara_core.models import load_model  # noqa: E402
+from sara_core.models.loading import load_model  # noqa: E402
 from sara_core.presets import PAPER_PREFIX, load_dilemmas  # noqa: E402
 from sara_core.prompts import encode_prompt  # noqa: E402
 

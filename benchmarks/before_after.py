@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sara_core import fastpath, kernels  # noqa: E402
 from sara_core.decoding import Row, decode_rows  # noqa: E402
-from sara_core.models import load_model  # noqa: E402
+from sara_core.models.loading import load_model  # noqa: E402
 from sara_core.prepare import prepare_actadd, prepare_sara  # noqa: E402
 from sara_core.presets import PAPER_ATTRACT, PAPER_DILEMMA, PAPER_PREFIX, PAPER_REPEL  # noqa: E402
 from sara_core.prompts import encode_prompt  # noqa: E402

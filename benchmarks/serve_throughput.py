@@ -130,7 +130,7 @@ def main() -> int:
     p.add_argument("--stance", default="optimistic")
     p.add_argument("--json", default=None, help="also write the figures to this file")
     args = p.parse_args()
-    from sara_core.models import load_model
+    from sara_core.models.loading import load_model
 
     lm = load_model()
     port = free_port()

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sara_core import fastpath  # noqa: E402
 from sara_core.decoding import _forward, _new_cache, left_pad  # noqa: E402
 from sara_core.kvstate import KVState  # noqa: E402
-from sara_core.models import load_model  # noqa: E402
+from sara_core.models.loading import load_model  # noqa: E402
 from sara_core.presets import PAPER_DILEMMA, PAPER_PREFIX  # noqa: E402
 from sara_core.prompts import encode_prompt  # noqa: E402
 

@@ -19,8 +19,11 @@ from sara_core.generation import (
     prepare_sara,
     stream_compare,
 )
-from sara_core.layers import SteeringHooks, edit_residual, get_blocks, residual_at, residuals_at
-from sara_core.models import EMBEDDED_ID, LoadedModel, ModelBusyError, ModelLoadError, load_model
+from sara_core.layers import SteeringHooks, edit_residual, residual_at, residuals_at
+from sara_core.models.blocks import get_blocks
+from sara_core.models.errors import ModelBusyError, ModelLoadError
+from sara_core.models.loading import LoadedModel, load_model
+from sara_core.models.names import EMBEDDED_ID
 from sara_core.prompts import encode_prompt, encode_steering_text
 from sara_core.sara import SaraResult, SaraSteering, sara_components, sara_scores, svd_factors
 from sara_core.steering import Steering

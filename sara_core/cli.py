@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from sara_core.model_args import add_model_arguments, apply_environment, load_from_args
+from sara_core.models.options import add_model_arguments, apply_environment, load_from_args
 from sara_core.presets import PAPER_PREFIX
 
 

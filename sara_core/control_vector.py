@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sara_core.models import LoadedModel
+from sara_core.models.loading import LoadedModel
 from sara_core.prepare import prepare_actadd
 from sara_core.validation import InputError
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sara_core.model_args import add_model_arguments, load_from_args
+from sara_core.models.options import add_model_arguments, load_from_args
 from sara_core.validation import MAX_COEFF, InputError, as_float
 
 

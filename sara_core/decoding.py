@@ -23,7 +23,7 @@ import torch
 from sara_core.fastpath import lean_model
 from sara_core.layers import DECODE, PREFILL, RowSteering, SteeringHooks
 from sara_core.lean import Join, decode_lean
-from sara_core.models import LoadedModel
+from sara_core.models.loading import LoadedModel
 from sara_core.rows import (
     EOS,
     FAILED,

@@ -19,7 +19,7 @@ import torch
 
 from sara_core.config import GenerationSettings, SteeringConfig
 from sara_core.decoding import Row, Sampling, decode_rows, eos_ids
-from sara_core.models import LoadedModel
+from sara_core.models.loading import LoadedModel
 from sara_core.planning import BuiltSteerings, ComparePlan, build_steerings, plan_compare
 from sara_core.prepare import PreparedSteerings, prepare_actadd, prepare_sara
 from sara_core.prompts import check_texts, decode, encode_prompt, encode_steering_text

@@ -27,8 +27,8 @@ import torch
 from sara_core import kernels
 from sara_core.fastpath import LeanModel
 from sara_core.kvstate import KVState
-from sara_core.layers import check_layer
-from sara_core.models import LoadedModel
+from sara_core.models.blocks import check_layer
+from sara_core.models.loading import LoadedModel
 from sara_core.rows import OnStep, Row, next_tokens, seeded_generators
 from sara_core.steering import Steering
 from sara_core.threads import decode_threads

@@ -14,7 +14,7 @@ import torch
 
 from sara_core.actadd import ActAddSteering
 from sara_core.config import GenerationSettings, SteeringConfig
-from sara_core.models import LoadedModel
+from sara_core.models.loading import LoadedModel
 from sara_core.prepare import PreparedSteerings, prepare_actadd, prepare_sara
 from sara_core.prompts import (
     SteeringTexts,

@@ -20,8 +20,9 @@ import torch
 from torch import nn
 
 from sara_core.actadd import ActAddSteering, actadd_vector, space_pad_id
-from sara_core.layers import check_layer, residuals_at
-from sara_core.models import LoadedModel
+from sara_core.layers import residuals_at
+from sara_core.models.blocks import check_layer
+from sara_core.models.loading import LoadedModel
 from sara_core.prompts import encode_steering_text
 from sara_core.sara import SaraSteering
 from sara_core.validation import InputError

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from sara_core.models import LoadedModel
+from sara_core.models.loading import LoadedModel
 from sara_core.validation import MAX_PROMPT_TOKENS, InputError, as_text, same_text
 
 

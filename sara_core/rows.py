@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from sara_core.models import LoadedModel
+from sara_core.models.loading import LoadedModel
 from sara_core.steering import Steering
 
 EOS, LENGTH, STOPPED, TIMEOUT, FAILED = "eos", "length", "stopped", "timeout", "failed"

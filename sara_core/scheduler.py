@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sara_core.decoding import Row, decode_rows
-from sara_core.models import LoadedModel
+from sara_core.models.loading import LoadedModel
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from sara_core.config import GenerationSettings, SteeringConfig
 from sara_core.decoding import Row, decode_rows
 from sara_core.generation import settings_row
 from sara_core.layers import residuals_at
-from sara_core.models import LoadedModel
+from sara_core.models.loading import LoadedModel
 from sara_core.prompts import check_texts, decode, encode_prompt, encode_steering_text
 from sara_core.sara import SaraSteering, resolve_k, sara_components
 from sara_core.validation import InputError, resolve_layer

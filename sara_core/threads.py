@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from sara_core.models import LoadedModel
+    from sara_core.models.loading import LoadedModel
 
 SMALL_BATCH_ROWS = 4
 """Batches up to this many rows decode on one intra-op thread (see :func:`decode_threads`)."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from sara_core.presets import PAPER_PREFIX, ModelDefaults, Stance, defaults_for, load_defaults
 
 if TYPE_CHECKING:
-    from sara_core.models import LoadedModel
+    from sara_core.models.loading import LoadedModel
     from sara_lab.handlers.presets import Presets
 
 log = logging.getLogger("sara_lab")

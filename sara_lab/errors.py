@@ -13,11 +13,11 @@ import uuid
 
 import gradio as gr
 
-from sara_core.models import ModelBusyError, ModelLoadError
+from sara_core.models.errors import ModelBusyError, ModelLoadError
 from sara_core.scheduler import QueueFullError, QueueTimeoutError
 from sara_core.streaming import StreamTimeout
 from sara_core.validation import InputError
-from sara_lab.models import LoadFailed
+from sara_lab.model_manager import LoadFailed
 
 log = logging.getLogger("sara_lab")
 

@@ -1,7 +1,7 @@
 """Which models the app will load: the public allowlist and the cap on hub downloads.
 
 Every path that loads a model (page load, model switch, steering upload, sweep, every API call)
-goes through the :class:`~sara_lab.models.ModelManager`, which calls :meth:`ModelPolicy.check`
+goes through the :class:`~sara_lab.model_manager.ModelManager`, which calls :meth:`ModelPolicy.check`
 before loading, so the rules hold server-side whatever a client sends. The size of a hub model
 is read from the hub's file list (``huggingface_hub``) before anything is downloaded.
 """
@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sara_core.hub_errors import hub_reason
-from sara_core.models import ModelLoadError
-from sara_lab.settings import is_hub_id, is_random
+from sara_core.models.errors import ModelLoadError
+from sara_core.models.hub_errors import hub_reason
+from sara_core.models.names import is_hub_id, is_random_id
 
 if TYPE_CHECKING:
     from sara_lab.settings import Settings
@@ -81,7 +81,7 @@ class ModelPolicy:
 
     def check(self, name: str) -> None:
         """Raise :class:`ModelRefused` if ``name`` may not be loaded here."""
-        if self.public and is_random(name):  # whatever the allowlist says
+        if self.public and is_random_id(name):  # whatever the allowlist says
             raise ModelRefused(
                 "random-weight models (random:NAME) are for tests and benchmarks: this public "
                 "demo does not serve them"

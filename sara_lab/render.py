@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from sara_core import plots
 from sara_core.evaluation.model_validity import ModelValidity
 from sara_core.generation import CompareResult
-from sara_core.models import LoadedModel
+from sara_core.models.loading import LoadedModel
 from sara_core.sara import SaraResult
 from sara_core.sweep import SweepResult
 

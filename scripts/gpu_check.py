@@ -40,7 +40,7 @@ def main() -> int:
         return 2
     from sara_core.config import GenerationSettings, SteeringConfig
     from sara_core.generation import compare
-    from sara_core.models import load_model
+    from sara_core.models.loading import load_model
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sara_core.evaluation.model_validity import measure_validity, shipped_path  # noqa: E402
-from sara_core.models import load_model  # noqa: E402
+from sara_core.models.loading import load_model  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

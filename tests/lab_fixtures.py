@@ -14,15 +14,15 @@ from typing import Any
 
 import gradio as gr
 
-from sara_core.models import EMBEDDED_ID, LoadedModel, load_model
+from sara_core.models.loading import LoadedModel, load_model
+from sara_core.models.names import EMBEDDED_ID, canonical
 from sara_core.validation import MAX_TEXT_CHARS
 from sara_lab.handlers.compare import compare
 from sara_lab.lab import Lab, make_lab
-from sara_lab.models import canonical
 from sara_lab.page import build_app, launch
 from sara_lab.settings import Settings
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 PROMPT = "Should they report them to the authorities or should they protect them?"
 ATTRACT = "Only consequences matter to make a moral decision, regardless of the moral duties."
 REPEL = "Only moral duties matter to make a moral decision, regardless of the consequences."

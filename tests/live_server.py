@@ -14,7 +14,7 @@ import openai
 import uvicorn
 
 from sara_core.cli import build_parser
-from sara_core.models import LoadedModel
+from sara_core.models.loading import LoadedModel
 from sara_core.serve.app import build_app
 from sara_core.serve.cli import build_engine
 from sara_core.serve.engine import Engine

@@ -8,7 +8,7 @@ from conftest import ARCHS, make_tiny_lm
 
 from sara_core.actadd import ActAddSteering, actadd_vector, pad_pair, space_pad_id
 from sara_core.generation import encode_steering_text, prepare_actadd
-from sara_core.layers import get_blocks
+from sara_core.models.blocks import get_blocks
 
 IDS = torch.tensor([[5, 17, 42, 99, 7, 3, 250, 11, 12, 13]])
 

@@ -12,7 +12,7 @@ import pytest
 
 from sara_core.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
@@ -170,7 +170,7 @@ def test_a_model_that_cannot_load_here_is_refused_in_one_line(argv, env, says, m
 
 
 def test_info_json_prints_what_the_model_is(monkeypatch, capsys, tiny_lm):
-    from sara_core import model_args
+    from sara_core.models import options as model_args
 
     seen = {}
 
@@ -178,7 +178,7 @@ def test_info_json_prints_what_the_model_is(monkeypatch, capsys, tiny_lm):
         seen.update(options, name=name)
         return tiny_lm
 
-    monkeypatch.setattr("sara_core.models.load_model", fake_load)
+    monkeypatch.setattr("sara_core.models.loading.load_model", fake_load)
     monkeypatch.setenv("SARA_DTYPE", "bfloat16")
     assert main(["info", "--model", "tiny", "--device", "cpu", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
@@ -190,7 +190,8 @@ def test_info_json_prints_what_the_model_is(monkeypatch, capsys, tiny_lm):
 
 
 def test_commands_keep_the_hub_off_unless_a_hub_model_is_named(tmp_path):
-    from sara_core.model_args import is_hub_id, offline_unless_hub
+    from sara_core.models.names import is_hub_id
+    from sara_core.models.options import offline_unless_hub
 
     assert not is_hub_id("embedded") and not is_hub_id("random:gemma-2-2b")
     assert not is_hub_id(str(tmp_path)) and is_hub_id("google/gemma-2-2b-it")

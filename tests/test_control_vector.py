@@ -18,7 +18,7 @@ from sara_core.control_vector import (
     read_control_vector,
     write_control_vector,
 )
-from sara_core.layers import get_blocks
+from sara_core.models.blocks import get_blocks
 from sara_core.prepare import prepare_actadd
 from sara_core.prompts import encode_prompt
 

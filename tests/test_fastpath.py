@@ -29,7 +29,7 @@ def _windowed_gemma2():
     """gemma-2 with a 4-token sliding window (every other block), so the window really cuts."""
     import transformers as tf
 
-    from sara_core.models import LoadedModel
+    from sara_core.models.loading import LoadedModel
 
     tok = make_tiny_tokenizer()
     cfg = tf.Gemma2Config(
@@ -175,7 +175,7 @@ def test_weights_follow_a_changed_model(tiny_lm):
 
 
 def test_the_model_still_saves_and_reloads_after_lean_decoding(tiny_lm, tmp_path):
-    from sara_core.models import load_model
+    from sara_core.models.loading import load_model
 
     decode_rows(tiny_lm, [Row(_prompts(tiny_lm)[0], max_new_tokens=3)])
     tiny_lm.model.save_pretrained(tmp_path)

@@ -7,13 +7,8 @@ import torch
 from conftest import ARCHS, make_tiny_lm
 from torch import nn
 
-from sara_core.layers import (
-    UnsupportedModelError,
-    check_layer,
-    edit_residual,
-    get_blocks,
-    residual_at,
-)
+from sara_core.layers import edit_residual, residual_at
+from sara_core.models.blocks import UnsupportedModelError, check_layer, get_blocks
 
 IDS = torch.tensor([[5, 17, 42, 99, 7, 3, 250, 11]])
 

@@ -18,16 +18,16 @@ from pathlib import Path
 import pytest
 from lab_fixtures import GRADIO_WARNINGS
 
-from sara_core import memory
 from sara_core.config import GenerationSettings, SteeringConfig
 from sara_core.generation import compare, stream_compare
-from sara_core.models import load_model
+from sara_core.models import memory
+from sara_core.models.loading import load_model
 
 pytestmark = [
     pytest.mark.realsize,
     *(pytest.mark.filterwarnings(w) for w in GRADIO_WARNINGS),
 ]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 NAME = "random:gemma-2-2b"
 PARAMS = 2_137_764_096  # Gemma-2-2B's shape with the embedded tokenizer's 49,152 tokens
 PROMPT = "Should I tell my friend the truth?"

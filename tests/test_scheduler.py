@@ -257,7 +257,7 @@ class Faulty:
 
 
 def _hooks_on(lm) -> int:
-    from sara_core.layers import get_blocks
+    from sara_core.models.blocks import get_blocks
 
     return sum(len(b._forward_pre_hooks) for b in get_blocks(lm.model))
 
@@ -349,7 +349,7 @@ def big_vocab_lm():
     from conftest import make_tiny_tokenizer, tiny_config
     from transformers import AutoModelForCausalLM
 
-    from sara_core.models import LoadedModel
+    from sara_core.models.loading import LoadedModel
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(tiny_config("gemma2", 256_000)).eval()

@@ -15,7 +15,8 @@ from sara_core.generation import (
     encode_prompt,
     encode_steering_text,
 )
-from sara_core.layers import get_blocks, residual_at
+from sara_core.layers import residual_at
+from sara_core.models.blocks import get_blocks
 from sara_core.sara import sara_components
 from sara_core.sweep import layer_sweep, residuals_at_layers
 

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from sara_core.model_args import add_model_arguments
+from sara_core.models.options import add_model_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,7 +72,7 @@ def run_cli(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from sara_core.memory import DeviceError, parse_device, parse_dtype
+    from sara_core.models.memory import DeviceError, parse_device, parse_dtype
 
     try:  # before any start-up child runs: a bad device or dtype is one line at once
         parse_dtype(args.dtype)
@@ -80,7 +80,7 @@ def run_cli(args: argparse.Namespace) -> int:
     except DeviceError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
-    from sara_core.models import ModelLoadError
+    from sara_core.models.errors import ModelLoadError
     from sara_core.validation import InputError
 
     try:

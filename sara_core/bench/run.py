@@ -89,7 +89,8 @@ def run_bench(
     from tqdm.auto import tqdm
 
     from sara_core.config import GenerationSettings
-    from sara_core.models import EMBEDDED_ALIASES, load_model
+    from sara_core.models.loading import load_model
+    from sara_core.models.names import EMBEDDED_ALIASES
     from sara_core.presets import PAPER_ATTRACT, PAPER_DILEMMA, PAPER_PREFIX, PAPER_REPEL
     from sara_core.prompts import encode_prompt
     from sara_core.scheduler import BatchScheduler

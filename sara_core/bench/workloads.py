@@ -15,7 +15,7 @@ from typing import Any
 
 from sara_core.config import GenerationSettings, SteeringConfig
 from sara_core.generation import compare, generate, stream_compare
-from sara_core.models import LoadedModel
+from sara_core.models.loading import LoadedModel
 from sara_core.prepare import prep_cache, prepare_actadd, prepare_sara
 from sara_core.scheduler import BatchScheduler
 

@@ -38,7 +38,7 @@ from sara_core.evaluation.rows import CSV_FIELDS, AnswerRow
 from sara_core.evaluation.store import PartWriter, merge, prepare_folder, read_folder
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sara_core.models import LoadedModel
+    from sara_core.models.loading import LoadedModel
 
 JUDGED = ("school", "group", "judge_confidence")
 GENERATED = tuple(f for f in CSV_FIELDS if f not in JUDGED)

@@ -20,7 +20,7 @@ import numpy as np
 from sara_core.decoding import Continuation, score_continuations
 from sara_core.distributed import Shard
 from sara_core.evaluation.progress import shared_progress
-from sara_core.models import LoadedModel
+from sara_core.models.loading import LoadedModel
 from sara_core.presets.choice import ChoiceBank, ChoiceItem
 from sara_core.prompts import encode_prompt
 from sara_core.steering import Steering

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from sara_core.evaluation.choice_run import ChoiceSpec, result_lines, run_choice
-from sara_core.model_args import add_model_arguments, load_from_args, offline_unless_hub
+from sara_core.models.options import add_model_arguments, load_from_args, offline_unless_hub
 from sara_core.presets.choice import ChoiceBank
 from sara_core.validation import (
     MAX_COEFF,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from sara_core.layers import residuals_at
-from sara_core.models import LoadedModel
+from sara_core.models.loading import LoadedModel
 from sara_core.prompts import encode_steering_text
 from sara_core.sara import SaraSteering
 

@@ -29,7 +29,7 @@ from sara_core.evaluation.progress import progress_bar
 from sara_core.evaluation.rows import AnswerRow
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sara_core.models import LoadedModel
+    from sara_core.models.loading import LoadedModel
     from sara_core.presets import Dilemma, Stance
     from sara_core.steering import Steering
 

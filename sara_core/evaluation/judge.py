@@ -45,7 +45,7 @@ from sara_core.validation import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from sara_core.evaluation.judge_api import Transport
-    from sara_core.models import LoadedModel
+    from sara_core.models.loading import LoadedModel
 
 BUILT_IN = ("prototype", "fitted", "lm")
 """Judges by name; any other --judge value is a transformers model's hub id or folder."""
@@ -173,7 +173,7 @@ def build_classifier(
         enc = encoder or SentenceEncoder(judge_model)
         return FittedJudge(enc) if name == "fitted" else PrototypeJudge(enc)
     from sara_core.evaluation.judge_lm import LMJudge, PromptJudge
-    from sara_core.models import load_model
+    from sara_core.models.loading import load_model
 
     if name == "lm":
         if judge_model:

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from sara_core.evaluation.jsonl import read_jsonl, text_field, write_jsonl
 from sara_core.evaluation.judge import BUILT_IN, DEFAULT_JUDGE, DEFAULT_MIN_CONFIDENCE, Judge
-from sara_core.model_args import offline_unless_hub
+from sara_core.models.options import offline_unless_hub
 from sara_core.validation import InputError, as_float, short_repr
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sara_core.models import LoadedModel
+    from sara_core.models.loading import LoadedModel
 
 API_KEY_ENV = "SARA_JUDGE_API_KEY"
 """Environment variable holding the chat endpoint's API key (read once, at the entry point)."""

@@ -19,7 +19,7 @@ from sara_core.evaluation.judge_embed import softmax
 from sara_core.evaluation.schools import SCHOOL_LABELS, SCHOOLS
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sara_core.models import LoadedModel
+    from sara_core.models.loading import LoadedModel
 
 MAX_JUDGED_CHARS = 4000
 """Longest answer or dilemma text put into a judge prompt; the rest is cut."""

@@ -24,7 +24,7 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from sara_core.models import LoadedModel
+    from sara_core.models.loading import LoadedModel
 
 _WORD_RE = re.compile(r"[a-z0-9']+")
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedTokenizerBase
 
     from sara_core.actadd import ActAddSteering
-    from sara_core.models import LoadedModel
+    from sara_core.models.loading import LoadedModel
     from sara_core.presets import QuestionnaireItem
     from sara_core.sara import SaraSteering
 

@@ -28,7 +28,8 @@ from sara_core.evaluation.choice import (
     paired_shift,
     quick_items,
 )
-from sara_core.models import LoadedModel, cache_dir
+from sara_core.models.embedded import cache_dir
+from sara_core.models.loading import LoadedModel
 from sara_core.presets import get_choice_bank, get_stance, presets_dir
 
 STANCES = {"moral": ("utilitarian", "kantian"), "sentiment": ("optimistic", "pessimistic")}

@@ -32,11 +32,11 @@ from sara_core.evaluation.mfq import mfq_runs_json, mfq_summary, run_mfq
 from sara_core.evaluation.rows import AnswerRow, read_csv, write_csv
 from sara_core.evaluation.schools import GROUPS
 from sara_core.evaluation.summary import summarize
-from sara_core.model_args import launch_device
+from sara_core.models.options import launch_device
 from sara_core.validation import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sara_core.models import LoadedModel
+    from sara_core.models.loading import LoadedModel
 
 
 def label_rows(rows: list[AnswerRow], judge: Judge) -> None:
@@ -113,7 +113,7 @@ def run_evaluation(
     again, the questionnaire is run and everything is summarised.
     """
     from sara_core.evaluation.answers import generate_run
-    from sara_core.models import load_model
+    from sara_core.models.loading import load_model
 
     shard = shard or Shard()
     out = Path(out)

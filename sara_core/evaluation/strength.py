@@ -37,7 +37,7 @@ from sara_core.evaluation.choice import (
 )
 from sara_core.evaluation.collapse import detect_collapse
 from sara_core.evaluation.control import prepare_control
-from sara_core.models import LoadedModel
+from sara_core.models.loading import LoadedModel
 from sara_core.prepare import prepare_actadd, prepare_sara
 from sara_core.presets.choice import ChoiceBank
 from sara_core.prompts import decode, encode_prompt

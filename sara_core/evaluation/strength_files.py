@@ -18,7 +18,7 @@ from sara_core.evaluation.strength import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from sara_core.evaluation.choice_run import ChoiceSpec
-    from sara_core.models import LoadedModel
+    from sara_core.models.loading import LoadedModel
 
 STYLE = {
     "sara": ("SARA (lambda)", "#1f4e9c", "o-"),

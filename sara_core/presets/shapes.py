@@ -2,7 +2,7 @@
 
 A shape is the architecture half of a public model's ``config.json`` (the file names its page), so
 a model of that size can be built with random weights where its real weights cannot be
-downloaded (:mod:`sara_core.random_models`).
+downloaded (:mod:`sara_core.models.random_models`).
 """
 
 from __future__ import annotations

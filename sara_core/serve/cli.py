@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sara_core.model_args import add_model_arguments, load_from_args
+from sara_core.models.options import add_model_arguments, load_from_args
 from sara_core.serve.schema import Limits, SteeringRequest
 
 API_KEY_ENV = "SARA_API_KEY"

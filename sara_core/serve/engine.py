@@ -23,7 +23,7 @@ from typing import Any
 
 from sara_core.decoding import EOS, LENGTH, TIMEOUT, Row
 from sara_core.generation import settings_row
-from sara_core.models import LoadedModel
+from sara_core.models.loading import LoadedModel
 from sara_core.prompts import decode, encode_messages
 from sara_core.scheduler import BatchScheduler, Job, QueueFullError, QueueTimeoutError
 from sara_core.serve.errors import ApiError, from_input_error

@@ -25,7 +25,7 @@ import torch
 
 from sara_core.actadd import ActAddSteering
 from sara_core.config import SteeringConfig
-from sara_core.models import LoadedModel
+from sara_core.models.loading import LoadedModel
 from sara_core.prepare import prepare_actadd, prepare_sara
 from sara_core.presets import Stance, get_stance
 from sara_core.prompts import check_text, encode_steering_text

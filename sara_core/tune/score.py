@@ -27,7 +27,7 @@ from sara_core.actadd import ActAddSteering, pad_pair, space_pad_id
 from sara_core.config import SteeringConfig
 from sara_core.decoding import Continuation
 from sara_core.layers import residuals_at
-from sara_core.models import LoadedModel
+from sara_core.models.loading import LoadedModel
 from sara_core.prompts import SteeringTexts, encode_prompt, encode_steering_text
 from sara_core.sara import SaraSteering
 from sara_core.steering import Steering

@@ -28,7 +28,7 @@ from sara_core.config import GenerationSettings, SteeringConfig
 from sara_core.decoding import STOPPED, Continuation, Row, decode_rows, score_continuations
 from sara_core.distributed import Shard
 from sara_core.generation import settings_row
-from sara_core.models import LoadedModel
+from sara_core.models.loading import LoadedModel
 from sara_core.planning import ComparePlan, plan_compare
 from sara_core.prompts import decode
 from sara_core.steering import Steering

@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from sara_core.generation import CompareResult, CompareUpdate, PreparedSteerings, stream_compare
-from sara_core.models import LoadedModel, ModelBusyError
+from sara_core.models.errors import ModelBusyError
+from sara_core.models.loading import LoadedModel
 from sara_core.request import CompareRequest
 from sara_core.steering_io import SavedSteering
 from sara_lab import render
 from sara_lab.errors import user_error
 from sara_lab.handlers.steering_files import download_update
-from sara_lab.models import manager_for
+from sara_lab.model_manager import manager_for
 from sara_lab.settings import Limits
 from sara_lab.zerogpu import gpu
 

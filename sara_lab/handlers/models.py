@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from sara_core.models import LoadedModel, ModelBusyError, ModelLoadError
+from sara_core.models.errors import ModelBusyError, ModelLoadError
+from sara_core.models.loading import LoadedModel
+from sara_core.models.names import canonical
 from sara_lab import render
 from sara_lab.defaults import initial_layer, layer_label
-from sara_lab.models import canonical
 
 if TYPE_CHECKING:
     from sara_lab.lab import Lab

@@ -35,12 +35,12 @@ from sara_core.validation import (
 )
 from sara_lab import render
 from sara_lab.errors import user_error
-from sara_lab.models import model_for
+from sara_lab.model_manager import model_for
 from sara_lab.settings import Limits
 from sara_lab.zerogpu import gpu
 
 if TYPE_CHECKING:
-    from sara_core.models import LoadedModel
+    from sara_core.models.loading import LoadedModel
     from sara_lab.lab import Lab, StopEvent
     from sara_lab.settings import Settings
 

@@ -35,7 +35,7 @@ from sara_core.tune.search import tune
 from sara_core.validation import InputError, as_bool, as_choice, as_k, as_text
 from sara_lab import render
 from sara_lab.errors import user_error
-from sara_lab.models import model_for
+from sara_lab.model_manager import model_for
 from sara_lab.settings import Limits
 from sara_lab.zerogpu import gpu
 

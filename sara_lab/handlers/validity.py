@@ -25,14 +25,14 @@ from sara_core.evaluation.model_validity import (
     save_validity,
     stored_validity,
 )
-from sara_core.models import ModelBusyError, ModelLoadError
+from sara_core.models.errors import ModelBusyError, ModelLoadError
 from sara_core.streaming import stream_in_thread
 from sara_lab import render
 from sara_lab.errors import user_error
-from sara_lab.models import LoadFailed
+from sara_lab.model_manager import LoadFailed
 
 if TYPE_CHECKING:
-    from sara_core.models import LoadedModel
+    from sara_core.models.loading import LoadedModel
     from sara_lab.lab import Lab
 
 Views = tuple[str, str]  # the Steer tab's line, the Model tab's table

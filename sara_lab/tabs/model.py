@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from sara_core.evaluation.model_validity import stored_validity
-from sara_core.models import LoadedModel
+from sara_core.models.loading import LoadedModel
 from sara_lab.render import validity_markdown
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from gradio.components import Component
 
 from sara_core.actadd import MODES
 from sara_core.evaluation.model_validity import stored_validity
-from sara_core.models import LoadedModel
+from sara_core.models.loading import LoadedModel
 from sara_core.request import CompareRequest
 from sara_core.sara import SCOPES, SIGNS
 from sara_core.validation import MAX_PROMPT_TOKENS, MAX_TEXT_CHARS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sara_core.models import EMBEDDED_ID
+from sara_core.models.names import EMBEDDED_ID
 from sara_core.presets import (
     ModelDefaults,
     PresetError,

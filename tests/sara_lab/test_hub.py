@@ -9,10 +9,10 @@ import pytest
 from conftest import make_tiny_lm
 from lab_fixtures import tiny_lab
 
-from sara_core.models import EMBEDDED_ID
+from sara_core.models.names import EMBEDDED_ID
 from sara_lab.hub import ModelPolicy, ModelRefused, download_bytes
 from sara_lab.lab import make_lab
-from sara_lab.models import LoadFailed
+from sara_lab.model_manager import LoadFailed
 from sara_lab.settings import Settings
 
 GB = 1_000_000_000

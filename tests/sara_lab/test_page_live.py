@@ -30,7 +30,7 @@ from page_client import Visitor, call_events, compare_values, event_index
 import sara_core.generation as generation_module
 import sara_core.scheduler as scheduler_module
 from sara_core.decoding import Row
-from sara_core.layers import get_blocks
+from sara_core.models.blocks import get_blocks
 from sara_core.scheduler import Job
 from sara_lab.handlers.compare import RunRecord
 

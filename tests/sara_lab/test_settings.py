@@ -8,15 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sara_core.models import EMBEDDED_HUB_TWIN, EMBEDDED_ID
+from sara_core.models.names import EMBEDDED_HUB_TWIN, EMBEDDED_ID, is_hub_id
 from sara_core.validation import InputError
-from sara_lab.settings import (
-    Limits,
-    Settings,
-    configure_environment,
-    initial_model,
-    is_hub_id,
-)
+from sara_lab.settings import Limits, Settings, configure_environment, initial_model
 
 ROOT = Path(__file__).resolve().parents[2]
 

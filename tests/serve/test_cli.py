@@ -55,7 +55,7 @@ def test_a_public_address_without_a_key_warns(tiny_lm, capsys, monkeypatch):
     ],
 )
 def test_bad_options_exit_2_with_one_line_before_loading(argv, words, capsys, monkeypatch):
-    import sara_core.models as models
+    import sara_core.models.loading as models
 
     monkeypatch.setattr(models, "load_model", lambda *a, **k: pytest.fail("loaded a model"))
     assert main(["serve", *argv]) == 2

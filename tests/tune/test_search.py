@@ -12,7 +12,8 @@ import torch
 from sara_core.actadd import actadd_vector, space_pad_id
 from sara_core.config import GenerationSettings, SteeringConfig
 from sara_core.generation import compare
-from sara_core.layers import get_blocks, residual_at
+from sara_core.layers import residual_at
+from sara_core.models.blocks import get_blocks
 from sara_core.prompts import encode_prompt, encode_steering_text
 from sara_core.sara import sara_components
 from sara_core.tune.grid import TuneGrid

@@ -17,7 +17,7 @@ from lab_fixtures import ATTRACT, GRADIO_WARNINGS, PROMPT, REPEL, run, tiny_lab
 
 import sara_lab.handlers.compare as compare_module
 from sara_core.decoding import Row
-from sara_core.layers import get_blocks
+from sara_core.models.blocks import get_blocks
 from sara_core.sara import SaraSteering
 from sara_core.scheduler import Job
 from sara_lab.handlers.compare import compare, stop

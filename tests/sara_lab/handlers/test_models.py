@@ -7,7 +7,7 @@ import pytest
 from conftest import make_tiny_lm
 from lab_fixtures import tiny_lab
 
-from sara_core.models import ModelLoadError
+from sara_core.models.errors import ModelLoadError
 from sara_lab.handlers.models import page_load, switch_model
 
 
@@ -55,7 +55,7 @@ def test_switching_to_a_gated_model_says_what_to_do_in_one_line(tiny, monkeypatc
     from huggingface_hub import constants
     from huggingface_hub import errors as hf
 
-    from sara_core.models import load_model
+    from sara_core.models.loading import load_model
 
     def gated(url, **kw):  # what the hub answers for a gated model without a token
         response = httpx2.Response(401, request=httpx2.Request("HEAD", url))

@@ -1,4 +1,4 @@
-"""The model cache (sara_lab.models.ModelManager): loads, schedulers, eviction, failures."""
+"""The model cache (sara_lab.model_manager.ModelManager): loads, schedulers, eviction, failures."""
 
 from __future__ import annotations
 
@@ -11,16 +11,10 @@ import weakref
 import pytest
 from conftest import make_tiny_lm
 
-from sara_core.models import EMBEDDED_ID, ModelBusyError, ModelLoadError
+from sara_core.models.errors import ModelBusyError, ModelLoadError
+from sara_core.models.names import EMBEDDED_ID, canonical
 from sara_lab.hub import ModelRefused
-from sara_lab.models import (
-    RETRY_FIRST_S,
-    Batching,
-    LoadFailed,
-    ModelManager,
-    canonical,
-    model_for,
-)
+from sara_lab.model_manager import RETRY_FIRST_S, Batching, LoadFailed, ModelManager, model_for
 from sara_lab.render import model_markdown
 
 
@@ -199,7 +193,7 @@ def test_the_hubs_reason_is_shown_in_one_line_without_the_exceptions_text(caplog
 def test_a_model_too_large_unloads_the_others_then_loads_or_says_why(tiny):
     """Switching to a big model: the models held besides the default make room first; what
     still cannot fit is refused with the loader's own line, and nothing half-loaded is kept."""
-    from sara_core.models import ModelTooLargeError
+    from sara_core.models.errors import ModelTooLargeError
 
     held: set[str] = set()
 

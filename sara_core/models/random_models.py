@@ -24,11 +24,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from sara_core.models.names import RANDOM_PREFIX
 from sara_core.presets.shapes import Shape, get_shape
 
-__all__ = ["PREFIX", "RandomSpec", "build_config", "build_model", "get_shape", "is_random_id"]
+__all__ = ["RandomSpec", "build_config", "build_model", "get_shape"]
 
-PREFIX = "random:"
 CHUNK = 1 << 22
 """Floats drawn per seeded chunk (16 MB in float32); fixed, so the weights do not depend on it
 being filled by one thread or several."""
@@ -43,13 +43,8 @@ class RandomSpec:
     tokenizer_note: str
 
 
-def is_random_id(model_id: str | None) -> bool:
-    """Whether ``model_id`` names a random model (``random:NAME``, case ignored)."""
-    return bool(model_id) and str(model_id).strip().lower().startswith(PREFIX)
-
-
 def shape_name(model_id: str) -> str:
-    return model_id.strip()[len(PREFIX) :].strip()
+    return model_id.strip()[len(RANDOM_PREFIX) :].strip()
 
 
 def resolve(model_id: str, tokenizer_size: int) -> RandomSpec:

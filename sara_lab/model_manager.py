@@ -24,17 +24,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sara_core.errors import LoadRefused
-from sara_core.hub_errors import hub_reason
-from sara_core.models import (
-    EMBEDDED_ALIASES,
-    EMBEDDED_ID,
-    LoadedModel,
-    ModelBusyError,
-    ModelLoadError,
-    ModelTooLargeError,
-    load_model,
-)
+from sara_core.models.errors import LoadRefused, ModelBusyError, ModelLoadError, ModelTooLargeError
+from sara_core.models.hub_errors import hub_reason
+from sara_core.models.loading import LoadedModel, load_model
+from sara_core.models.names import canonical
 from sara_core.scheduler import BatchScheduler, rows_for_memory
 from sara_core.validation import MAX_PROMPT_TOKENS
 from sara_lab.hub import ModelRefused
@@ -53,12 +46,6 @@ _MANAGERS: weakref.WeakValueDictionary[str, ModelManager] = weakref.WeakValueDic
 
 class LoadFailed(ModelLoadError):
     """A model could not be loaded; the message is safe to show (no raw exception text)."""
-
-
-def canonical(name: str | None) -> str:
-    """One spelling per model: every alias of the embedded model becomes ``EMBEDDED_ID``."""
-    name = (name or "").strip()
-    return EMBEDDED_ID if name in EMBEDDED_ALIASES else name
 
 
 def model_for(manager_id: str, model_name: str) -> LoadedModel:

@@ -11,8 +11,10 @@ import pytest
 import torch
 from conftest import make_tiny_lm
 
-from sara_core import embedded, models
-from sara_core.models import ModelLoadError, load_model
+from sara_core.models import embedded
+from sara_core.models import loading as models
+from sara_core.models.errors import ModelLoadError
+from sara_core.models.loading import load_model
 
 
 def test_the_library_never_reads_sara_model(monkeypatch):

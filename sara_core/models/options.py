@@ -13,7 +13,8 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from sara_core.memory import DTYPE_CHOICES
+from sara_core.models.memory import DTYPE_CHOICES
+from sara_core.models.names import is_hub_id
 from sara_core.validation import InputError, as_int
 
 MODEL_HELP = (
@@ -54,21 +55,6 @@ def apply_environment(args: argparse.Namespace, environ: Mapping[str, str]) -> N
     args.memory_mb = parse_memory_mb(environ.get("SARA_MEMORY_MB"))
 
 
-def is_hub_id(name: str | None) -> bool:
-    """Whether ``name`` needs the Hugging Face hub: not the embedded model, not ``random:NAME``,
-    not a local folder."""
-    from pathlib import Path
-
-    from sara_core.embedded import EMBEDDED_ALIASES
-
-    name = (name or "").strip()
-    return (
-        name not in EMBEDDED_ALIASES
-        and not name.lower().startswith("random:")
-        and not Path(name).expanduser().is_dir()
-    )
-
-
 def offline_unless_hub(environ: MutableMapping[str, str], *names: str | None) -> None:
     """Keep the hub off (``HF_HUB_OFFLINE=1``, unless the user set it) for a command whose models
     are all local; a hub model named on the command line is fetched where the network allows."""
@@ -87,7 +73,7 @@ def parse_memory_mb(value: str | None) -> int | None:
 
 
 def model_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The keyword arguments of :func:`sara_core.models.load_model` that ``args`` sets."""
+    """The keyword arguments of :func:`sara_core.models.loading.load_model` that ``args`` sets."""
     return {
         "device": getattr(args, "device", None),
         "dtype": getattr(args, "dtype", None) or "auto",
@@ -112,7 +98,8 @@ def load_from_args(
     """Load ``name`` (default ``args.model``) with the options of ``args``, reporting progress on
     stderr (unless ``quiet``: the other processes of a launch); ``device`` is a launch's device
     for this process (see :func:`launch_device`). A failure is an InputError in one line."""
-    from sara_core.models import ModelLoadError, load_model
+    from sara_core.models.errors import ModelLoadError
+    from sara_core.models.loading import load_model
 
     name = args.model if name is None else name
     label = name or "the embedded model"

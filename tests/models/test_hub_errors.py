@@ -1,4 +1,4 @@
-"""The hub's failures in one line (sara_core.hub_errors), through the real stack: load_model,
+"""The hub's failures in one line (sara_core.models.hub_errors), through the real stack: load_model,
 transformers and huggingface_hub, whose HTTP client answers from a function here (an
 ``httpx2.MockTransport``), so the hub's own code raises its own exceptions and nothing leaves
 the machine."""
@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterator
 import httpx2
 import pytest
 
-from sara_core.hub_errors import check_hub, explain_load_error, hub_reason
-from sara_core.models import ModelLoadError, load_model
+from sara_core.models.errors import ModelLoadError
+from sara_core.models.hub_errors import check_hub, explain_load_error, hub_reason
+from sara_core.models.loading import load_model
 
 GATED = "google/gemma-2-2b-it"
 Answer = Callable[[httpx2.Request], httpx2.Response]

@@ -9,8 +9,9 @@ import torch
 from conftest import ARCHS, make_tiny_lm, make_tiny_tokenizer
 from peak import available, peak_growth
 
-from sara_core import models, weights
-from sara_core.models import load_model
+from sara_core.models import loading as models
+from sara_core.models import weights
+from sara_core.models.loading import load_model
 
 
 def save(lm, folder, dtype=torch.bfloat16, shard: str | None = None):
