@@ -6,7 +6,7 @@ different order and logits move by about 1e-6 relative: where two tokens are nea
 greedy pick can flip, and the answers go their own ways from there. This script measures it:
 the 14 bundled dilemmas with and without the paper's prefix (28 prompts of different lengths),
 80 new tokens each, decoded alone, then in batches of 3 and of 20 (left-padded, every row
-unsteered), and alone through transformers' own forward (``sara_core.fastpath`` switched off).
+unsteered), and alone through transformers' own forward (``sara_core.engine.cpu.lean_model`` switched off).
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/agreement.py [--tokens 80] [--json out.json]
 """
@@ -21,10 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sara_core import fastpath  # noqa: E402
-from sara_core.decoding import Row, decode_rows  # noqa: E402
+from sara_core.engine.cpu import lean_model as fastpath  # noqa: E402
+from sara_core.engine.decoding import decode_rows
+from sara_core.engine.row import Row
 from sara_core.models.loading import load_model  # noqa: E402
-from sara_core.presets import PAPER_PREFIX, load_dilemmas  # noqa: E402
+from sara_core.presets.dilemmas import load_dilemmas
+from sara_core.presets.paper import PAPER_PREFIX
 from sara_core.prompts import encode_prompt  # noqa: E402
 
 

@@ -1,7 +1,7 @@
 """The decode loop before and after the lean passes (issue 19), in one run, interleaved, medians.
 
-"before" is transformers' forward for the prompt and every step (``sara_core.fastpath`` and
-``sara_core.kernels`` switched off: what main ran for gemma-2 and qwen2, and for the prompt of
+"before" is transformers' forward for the prompt and every step (``sara_core.engine.cpu.lean_model`` and
+``sara_core.engine.cpu.kernels`` switched off: what main ran for gemma-2 and qwen2, and for the prompt of
 every model); "after" is the loop as it is (the lean passes, the shared prompt, the small-batch
 kernel). Per way: one unsteered row in the main thread, and a compare's three rows (original,
 SARA, ActAdd, steerings prepared beforehand) in a worker thread, as the app runs them: seconds
@@ -21,12 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sara_core import fastpath, kernels  # noqa: E402
-from sara_core.decoding import Row, decode_rows  # noqa: E402
+from sara_core.engine.cpu import kernels
+from sara_core.engine.cpu import lean_model as fastpath  # noqa: E402
+from sara_core.engine.decoding import decode_rows
+from sara_core.engine.row import Row
 from sara_core.models.loading import load_model  # noqa: E402
-from sara_core.prepare import prepare_actadd, prepare_sara  # noqa: E402
-from sara_core.presets import PAPER_ATTRACT, PAPER_DILEMMA, PAPER_PREFIX, PAPER_REPEL  # noqa: E402
+from sara_core.presets.paper import PAPER_ATTRACT, PAPER_DILEMMA, PAPER_PREFIX, PAPER_REPEL
 from sara_core.prompts import encode_prompt  # noqa: E402
+from sara_core.steering.prepare import prepare_actadd, prepare_sara  # noqa: E402
 
 
 def timed(lm, ids: list[int], steerings: list[tuple], tokens: int) -> dict[str, float]:

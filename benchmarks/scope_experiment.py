@@ -21,16 +21,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sara_core import load_model  # noqa: E402
+from sara_core.config import GenerationSettings
+from sara_core.engine.compare import generate
 from sara_core.evaluation import metrics  # noqa: E402
 from sara_core.evaluation.judge import build_judge  # noqa: E402
-from sara_core.generation import (  # noqa: E402
-    GenerationSettings,
-    decode,
-    encode_prompt,
-    generate,
-    prepare_sara,
-)
-from sara_core.presets import PAPER_PREFIX, get_stance, load_dilemmas  # noqa: E402
+from sara_core.presets.dilemmas import load_dilemmas
+from sara_core.presets.paper import PAPER_PREFIX
+from sara_core.presets.stances import get_stance
+from sara_core.prompts import decode, encode_prompt
+from sara_core.steering.prepare import prepare_sara
 
 TARGET = {"utilitarian": "Utilitarianism", "kantian": "A priori values"}
 

@@ -113,8 +113,9 @@ def clients(url: str, n_clients: int, per_client: int, tokens: int) -> dict:
 
 def compare_once(lm, question: str, tokens: int, stance: str) -> dict:
     """The library's compare (original, SARA, ActAdd in one batch), forced to ``tokens``."""
-    from sara_core.generation import GenerationSettings, SteeringConfig, compare
-    from sara_core.presets import get_stance
+    from sara_core.config import GenerationSettings, SteeringConfig
+    from sara_core.engine.compare import compare
+    from sara_core.presets.stances import get_stance
 
     s = get_stance(stance)
     gen = GenerationSettings(max_new_tokens=tokens, min_new_tokens=tokens)

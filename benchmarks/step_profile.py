@@ -1,6 +1,6 @@
 """Where a decode step's time goes on the embedded model: per operation, 1 row and 3 rows.
 
-Runs decode steps through transformers' forward and through ``sara_core.fastpath`` (one intra-op
+Runs decode steps through transformers' forward and through ``sara_core.engine.cpu.lean_model`` (one intra-op
 thread, as the decode loop does for small batches), times them without a profiler, then breaks
 one run down with ``torch.profiler`` by operation and by the products' weight shape.
 
@@ -22,11 +22,11 @@ from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sara_core import fastpath  # noqa: E402
-from sara_core.decoding import _forward, _new_cache, left_pad  # noqa: E402
-from sara_core.kvstate import KVState  # noqa: E402
+from sara_core.engine.cpu import lean_model as fastpath  # noqa: E402
+from sara_core.engine.cpu.kv_cache import KVState  # noqa: E402
+from sara_core.engine.decoding import _forward, _new_cache, left_pad  # noqa: E402
 from sara_core.models.loading import load_model  # noqa: E402
-from sara_core.presets import PAPER_DILEMMA, PAPER_PREFIX  # noqa: E402
+from sara_core.presets.paper import PAPER_DILEMMA, PAPER_PREFIX
 from sara_core.prompts import encode_prompt  # noqa: E402
 
 

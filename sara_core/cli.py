@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from sara_core.models.options import add_model_arguments, apply_environment, load_from_args
-from sara_core.presets import PAPER_PREFIX
+from sara_core.presets.paper import PAPER_PREFIX
 
 
 class UsageError(Exception):
@@ -116,7 +116,7 @@ def _add_info(sub) -> None:
 
 _COMMANDS = (
     ("tune", "sara_core.tune.cli", "find a block and strengths for SARA and ActAdd"),
-    ("evaluate", "sara_core.evaluation", "reproduce the paper's experiment (see docs)"),
+    ("evaluate", "sara_core.evaluation.cli", "reproduce the paper's experiment (see docs)"),
     (
         "judge",
         "sara_core.evaluation.judge_cli",
@@ -130,10 +130,10 @@ _COMMANDS = (
     ("serve", "sara_core.serve.cli", "an OpenAI-compatible server for a steered model"),
     (
         "control-vector",
-        "sara_core.control_vector_cli",
+        "sara_core.steering.control_vector_cli",
         "write ActAdd as a llama.cpp control vector",
     ),
-    ("bench", "sara_core.bench", "measure what steering costs"),
+    ("bench", "sara_core.bench.cli", "measure what steering costs"),
 )
 """The commands that live in their own modules, each with ``add_arguments`` and ``run_cli``."""
 
@@ -163,13 +163,15 @@ def _load_model(args: argparse.Namespace, device: str | None = None, quiet: bool
 
 
 def _stances_and_dilemmas(extra: str | None):
-    from sara_core import presets
+    from sara_core.presets.dilemmas import load_dilemmas, merge_dilemmas
+    from sara_core.presets.stances import load_stances, merge_stances
+    from sara_core.presets.user import load_user_presets
 
-    stances, dilemmas = presets.load_stances(), presets.load_dilemmas()
+    stances, dilemmas = load_stances(), load_dilemmas()
     if extra:
-        user_stances, user_dilemmas = presets.load_user_presets(extra)
-        stances, _ = presets.merge_stances(stances, user_stances)
-        dilemmas, _ = presets.merge_dilemmas(dilemmas, user_dilemmas)
+        user_stances, user_dilemmas = load_user_presets(extra)
+        stances, _ = merge_stances(stances, user_stances)
+        dilemmas, _ = merge_dilemmas(dilemmas, user_dilemmas)
     return stances, dilemmas
 
 
@@ -179,7 +181,8 @@ def steering_texts(
     """The dilemma, attract, repel and stance name from --dilemma/--dilemma-id, --paper-prefix,
     --stance or --attract/--repel (``attract``/``repel``: fallbacks, e.g. a loaded steering's).
     Shared by the commands that steer one dilemma (compare, tune)."""
-    from sara_core.presets import get_dilemma, get_stance
+    from sara_core.presets.dilemmas import get_dilemma
+    from sara_core.presets.stances import get_stance
 
     stances, dilemmas = _stances_and_dilemmas(args.presets)
     if args.dilemma and args.dilemma_id:
@@ -205,12 +208,13 @@ def steering_texts(
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from sara_core.generation import PreparedSteerings, compare
-    from sara_core.request import CompareRequest
+    from sara_core.engine.compare import compare
+    from sara_core.engine.request import CompareRequest
+    from sara_core.steering.prepare import PreparedSteerings
 
     saved = None
     if args.load:
-        from sara_core.steering_io import load_steering
+        from sara_core.steering.saved import load_steering
 
         saved = load_steering(args.load)  # read early: a bad file fails before the model loads
     meta = saved.meta if saved is not None else {}
@@ -239,7 +243,7 @@ def run_compare(args: argparse.Namespace) -> int:
     lm = _load_model(args)
     prepared = None
     if saved is not None:
-        from sara_core.steering_io import load_steering
+        from sara_core.steering.saved import load_steering
 
         saved = load_steering(args.load, hidden_size=lm.hidden_size, n_layers=lm.n_layers)
         prepared = PreparedSteerings(saved.sara, saved.actadd)
@@ -254,7 +258,7 @@ def run_compare(args: argparse.Namespace) -> int:
         prompted=request.prompted_arg(),
     )
     if args.save:
-        from sara_core.steering_io import save_steering
+        from sara_core.steering.saved import save_steering
 
         save_steering(
             args.save,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sara_core.actadd import MODES
-from sara_core.sara import SCOPES, SIGNS
+from sara_core.steering.actadd import MODES
+from sara_core.steering.sara import SCOPES, SIGNS
 from sara_core.validation import (
     MAX_COEFF,
     MAX_NEW_TOKENS,

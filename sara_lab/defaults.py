@@ -8,7 +8,9 @@ import logging
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from sara_core.presets import PAPER_PREFIX, ModelDefaults, Stance, defaults_for, load_defaults
+from sara_core.presets.defaults import ModelDefaults, defaults_for, load_defaults
+from sara_core.presets.paper import PAPER_PREFIX
+from sara_core.presets.stances import Stance
 
 if TYPE_CHECKING:
     from sara_core.models.loading import LoadedModel

@@ -13,9 +13,9 @@ import uuid
 
 import gradio as gr
 
+from sara_core.engine.scheduler import QueueFullError, QueueTimeoutError
+from sara_core.engine.streaming import StreamTimeout
 from sara_core.models.errors import ModelBusyError, ModelLoadError
-from sara_core.scheduler import QueueFullError, QueueTimeoutError
-from sara_core.streaming import StreamTimeout
 from sara_core.validation import InputError
 from sara_lab.model_manager import LoadFailed
 

@@ -1,6 +1,6 @@
 """The model cache: every model loaded once, in the background, and shared by every session.
 
-Each loaded model gets one :class:`~sara_core.scheduler.BatchScheduler` (created on its first
+Each loaded model gets one :class:`~sara_core.engine.scheduler.BatchScheduler` (created on its first
 comparison), which owns every generation on it: requests that arrive together share a batch.
 An evicted model's scheduler is closed and its references dropped, so its memory is freed. A
 failed load is retried only after a growing pause, and what a visitor sees of the failure never
@@ -24,11 +24,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sara_core.engine.scheduler import BatchScheduler, rows_for_memory
 from sara_core.models.errors import LoadRefused, ModelBusyError, ModelLoadError, ModelTooLargeError
 from sara_core.models.hub_errors import hub_reason
 from sara_core.models.loading import LoadedModel, load_model
 from sara_core.models.names import canonical
-from sara_core.scheduler import BatchScheduler, rows_for_memory
 from sara_core.validation import MAX_PROMPT_TOKENS
 from sara_lab.hub import ModelRefused
 

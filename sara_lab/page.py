@@ -13,7 +13,7 @@ from typing import Any
 
 import gradio as gr
 
-from sara_core.request import CompareRequest
+from sara_core.engine.request import CompareRequest
 from sara_lab import render
 from sara_lab.handlers import compare as compare_handlers
 from sara_lab.handlers import models as model_handlers

@@ -7,12 +7,18 @@ from typing import Any
 import pandas as pd  # a dependency of gradio
 from matplotlib.figure import Figure
 
-from sara_core import plots
+from sara_core.engine.results import CompareResult
 from sara_core.evaluation.model_validity import ModelValidity
-from sara_core.generation import CompareResult
 from sara_core.models.loading import LoadedModel
-from sara_core.sara import SaraResult
-from sara_core.sweep import SweepResult
+from sara_core.plots.sara import (
+    reduced_similarity,
+    sara_heatmap,
+    score_summary,
+    similarity_figure,
+    top_units,
+)
+from sara_core.steering.sara import SaraResult
+from sara_core.tune.layer_sweep import SweepResult
 
 UNIT_HEADERS = ["effect", "unit", "score", "cos → attract", "cos → repel", "factor 1+λs"]
 SWEEP_HEADERS = [
@@ -77,14 +83,14 @@ def units_table(result: SaraResult, coeff: float, n: int = 8) -> list[list[Any]]
             round(r["cos_repel"], 3),
             round(r["factor"], 3),
         ]
-        for r in plots.top_units(result, n=n, coeff=coeff)
+        for r in top_units(result, n=n, coeff=coeff)
     ]
 
 
 def summary_markdown(result: SaraResult, coeff: float, layer: int | None) -> str:
     """One paragraph on what SARA did: how many units it boosted, suppressed and flipped."""
-    s = plots.score_summary(result, coeff=coeff)
-    sim = plots.reduced_similarity(result)
+    s = score_summary(result, coeff=coeff)
+    sim = reduced_similarity(result)
     flipped = s.get("flipped", 0)
     flip = f", **{flipped}** flip sign (factor < 0)" if flipped else ""
     return (
@@ -103,9 +109,9 @@ def analysis(result: CompareResult) -> tuple[Figure, list[list[Any]], Figure, st
     coeff = float(result.settings.get("sara_coeff", 1.0))
     layer = result.settings.get("layer")
     return (
-        plots.sara_heatmap(result.sara_analysis, coeff=coeff, layer=layer),
+        sara_heatmap(result.sara_analysis, coeff=coeff, layer=layer),
         units_table(result.sara_analysis, coeff),
-        plots.similarity_figure(result.sara_analysis),
+        similarity_figure(result.sara_analysis),
         summary_markdown(result.sara_analysis, coeff, layer),
     )
 

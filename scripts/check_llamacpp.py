@@ -1,6 +1,6 @@
 """Check our llama.cpp control vectors in llama.cpp itself (a one-off check, not part of make test).
 
-It writes ActAdd's every-position vectors for the embedded model with ``sara_core.control_vector``
+It writes ActAdd's every-position vectors for the embedded model with ``sara_core.steering.control_vector``
 (the code behind ``python -m sara_core control-vector``), reads the file back with the ``gguf``
 package, and applies each direction through llama-cpp-python's ``llama_set_adapter_cvec`` on the
 embedded model's own GGUF file. For a prompt and a stance it compares, at the same block, how far
@@ -50,19 +50,19 @@ def main() -> int:
         return 2
     import torch
 
-    from sara_core.actadd import ActAddSteering
-    from sara_core.control_vector import (
+    from sara_core.engine.decoding import Continuation, score_continuations
+    from sara_core.models.embedded import embedded_gguf_path
+    from sara_core.models.loading import load_model
+    from sara_core.presets.stances import get_stance
+    from sara_core.prompts import encode_prompt, encode_steering_text
+    from sara_core.steering.actadd import ActAddSteering
+    from sara_core.steering.control_vector import (
         actadd_directions,
         llama_index,
         model_hint,
         read_control_vector,
         write_control_vector,
     )
-    from sara_core.decoding import Continuation, score_continuations
-    from sara_core.models.embedded import embedded_gguf_path
-    from sara_core.models.loading import load_model
-    from sara_core.presets import get_stance
-    from sara_core.prompts import encode_prompt, encode_steering_text
 
     torch.set_num_threads(args.threads)
     lm = load_model()

@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from sara_core.evaluation.choice import Condition, other_pole, p_toward, paired_shift  # noqa: E402
 from sara_core.models.loading import load_model  # noqa: E402
-from sara_core.presets import get_choice_bank  # noqa: E402
+from sara_core.presets.choice import get_choice_bank  # noqa: E402
 
 INSTRUCTIONS = {
     "moral": {

@@ -39,7 +39,7 @@ def main() -> int:
         print("no CUDA GPU here: nothing to check", file=sys.stderr)
         return 2
     from sara_core.config import GenerationSettings, SteeringConfig
-    from sara_core.generation import compare
+    from sara_core.engine.compare import compare
     from sara_core.models.loading import load_model
 
     out = Path(args.out)

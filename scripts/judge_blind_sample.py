@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 from sara_core.evaluation import blind  # noqa: E402
 from sara_core.evaluation.jsonl import write_jsonl  # noqa: E402
 from sara_core.evaluation.rows import read_csv  # noqa: E402
-from sara_core.presets import load_dilemmas  # noqa: E402
+from sara_core.presets.dilemmas import load_dilemmas  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

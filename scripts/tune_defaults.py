@@ -36,7 +36,8 @@ DOCS = ROOT / "docs" / "tuning"
 
 def run(args: argparse.Namespace) -> int:
     from sara_core.models.loading import load_model
-    from sara_core.presets import get_dilemma, get_stance
+    from sara_core.presets.dilemmas import get_dilemma
+    from sara_core.presets.stances import get_stance
     from sara_core.tune.score import held_out_for
     from sara_core.tune.search import tune
 
@@ -111,9 +112,10 @@ def example(args: argparse.Namespace) -> int:
     """The example: the ``--rank``-th run of :func:`example_ranking`; its four answers from
     compare at the defaults (greedy, 80 new tokens) go to docs/tuning/example[-rankN].json."""
     from sara_core.config import GenerationSettings, SteeringConfig
-    from sara_core.generation import compare
+    from sara_core.engine.compare import compare
     from sara_core.models.loading import load_model
-    from sara_core.presets import get_dilemma, get_stance
+    from sara_core.presets.dilemmas import get_dilemma
+    from sara_core.presets.stances import get_stance
 
     summary = json.loads((Path(args.docs) / "summary.json").read_text())
     name = "example"

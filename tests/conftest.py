@@ -174,3 +174,14 @@ def embedded_lm():
         return load_model()
     except ModelLoadError as exc:  # pragma: no cover - the setup command installs it
         pytest.fail(f"the embedded model could not be loaded: {exc}")
+
+
+def big_vocab_lm():
+    """A tiny gemma-2 with Gemma's 256,000-token vocabulary: its logits outweigh everything."""
+    from transformers import AutoModelForCausalLM
+
+    from sara_core.models.loading import LoadedModel
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(tiny_config("gemma2", 256_000)).eval()
+    return LoadedModel(model, make_tiny_tokenizer(), "big-vocab")

@@ -15,7 +15,7 @@ import gradio as gr
 import httpx
 from lab_fixtures import ATTRACT, PROMPT, REPEL
 
-from sara_core.request import CompareRequest
+from sara_core.engine.request import CompareRequest
 
 
 def compare_values(**kw: Any) -> list[Any]:

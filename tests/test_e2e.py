@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sara_core.generation import GenerationSettings, SteeringConfig, compare, encode_prompt
-from sara_core.presets import PAPER_PREFIX, get_dilemma, get_stance
+from sara_core.config import GenerationSettings, SteeringConfig
+from sara_core.engine.compare import compare
+from sara_core.presets.dilemmas import get_dilemma
+from sara_core.presets.paper import PAPER_PREFIX
+from sara_core.presets.stances import get_stance
+from sara_core.prompts import encode_prompt
 
 pytestmark = pytest.mark.e2e
 

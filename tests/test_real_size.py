@@ -19,7 +19,7 @@ import pytest
 from lab_fixtures import GRADIO_WARNINGS
 
 from sara_core.config import GenerationSettings, SteeringConfig
-from sara_core.generation import compare, stream_compare
+from sara_core.engine.compare import compare, stream_compare
 from sara_core.models import memory
 from sara_core.models.loading import load_model
 
@@ -114,7 +114,7 @@ def test_stream_compare_streams_the_four_answers(big):
 
 
 def test_the_layer_sweep(big):
-    from sara_core.sweep import layer_sweep
+    from sara_core.tune.layer_sweep import layer_sweep
 
     result = layer_sweep(
         big, PROMPT, ATTRACT, REPEL, layers=[6, LAYER], answers=True, max_new_tokens=2

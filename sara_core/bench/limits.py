@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from sara_core.threads import intra_op_threads
+from sara_core.engine.threads import intra_op_threads
 
 
 def weight_bytes(model: torch.nn.Module) -> int:

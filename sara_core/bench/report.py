@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sara_core.bench.figures import KEYS, fmt
+from sara_core.bench.goals import KEYS, fmt
 
 
 def peak_rss_mb() -> float:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sara_core.bench import workloads as W
-from sara_core.bench.figures import KEYS, REAL_SIZE_BYTES, goals_for, meets
+from sara_core.bench.goals import KEYS, REAL_SIZE_BYTES, goals_for, meets
 from sara_core.bench.limits import bandwidth_limit, gemv_bandwidth_child, weight_bytes
 from sara_core.bench.report import machine, peak_rss_mb
 from sara_core.bench.startup import start_time
@@ -33,10 +33,10 @@ def _median(xs: list[float]) -> float:
 
 def classroom_prompts(n: int) -> list[str]:
     """``n`` visitors' prompts: the bundled dilemmas with the paper's prefix, in turn."""
-    from sara_core.presets import PAPER_DILEMMA, PAPER_PREFIX
+    from sara_core.presets.paper import PAPER_DILEMMA, PAPER_PREFIX
 
     try:
-        from sara_core.presets import load_dilemmas
+        from sara_core.presets.dilemmas import load_dilemmas
 
         texts = [d.text for d in load_dilemmas()]
     except Exception:  # noqa: BLE001 - the benchmark must run even with broken presets
@@ -89,11 +89,11 @@ def run_bench(
     from tqdm.auto import tqdm
 
     from sara_core.config import GenerationSettings
+    from sara_core.engine.scheduler import BatchScheduler
     from sara_core.models.loading import load_model
     from sara_core.models.names import EMBEDDED_ALIASES
-    from sara_core.presets import PAPER_ATTRACT, PAPER_DILEMMA, PAPER_PREFIX, PAPER_REPEL
+    from sara_core.presets.paper import PAPER_ATTRACT, PAPER_DILEMMA, PAPER_PREFIX, PAPER_REPEL
     from sara_core.prompts import encode_prompt
-    from sara_core.scheduler import BatchScheduler
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     result: dict[str, Any] = {"figures": dict.fromkeys(KEYS), "notes": {}}

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sara_core.config import GenerationSettings, SteeringConfig
-from sara_core.generation import compare, generate, stream_compare
+from sara_core.engine.compare import compare, generate, stream_compare
+from sara_core.engine.scheduler import BatchScheduler
 from sara_core.models.loading import LoadedModel
-from sara_core.prepare import prep_cache, prepare_actadd, prepare_sara
-from sara_core.scheduler import BatchScheduler
+from sara_core.steering.prepare import prep_cache, prepare_actadd, prepare_sara
 
 
 @dataclass

@@ -67,7 +67,7 @@ def answer_settings(
     lm: LoadedModel, cfg: EvalConfig, layers: list[int], presets: Presets | None = None
 ) -> dict[str, Any]:
     """Everything that shapes the answers; two runs with equal settings make equal answers."""
-    from sara_core.presets import PAPER_PREFIX
+    from sara_core.presets.paper import PAPER_PREFIX
 
     by_id, by_name = presets or presets_of(cfg)
     dilemmas, stances = by_id.values(), by_name.values()

@@ -2,7 +2,7 @@
 
 For every item of a bank (a question and one answer per pole) the model reads each answer as
 its own reply to the question: the question is the chat prompt, the answer is teacher-forced as
-decode steps (:func:`sara_core.decoding.score_continuations`), so a steering's scope and hooks
+decode steps (:func:`sara_core.engine.decoding.score_continuations`), so a steering's scope and hooks
 act as they do in generation. P(pole) is the softmax over the two answers of their mean
 per-token log-likelihood (the mean, so a longer answer is not penalised for its length). A
 method's shift is the mean over items of P(toward | method) - P(toward | unsteered), with a
@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from sara_core.decoding import Continuation, score_continuations
 from sara_core.distributed import Shard
+from sara_core.engine.decoding import Continuation, score_continuations
 from sara_core.evaluation.progress import shared_progress
 from sara_core.models.loading import LoadedModel
 from sara_core.presets.choice import ChoiceBank, ChoiceItem
 from sara_core.prompts import encode_prompt
-from sara_core.steering import Steering
+from sara_core.steering.interface import Steering
 
 MAX_ROWS = 32
 """Sequences per forward pass when scoring (all conditions and options share the batches)."""

@@ -80,7 +80,7 @@ def _texts(args: argparse.Namespace, bank: ChoiceBank) -> tuple[str, str, str]:
         raise InputError("give --stance or --attract/--repel, not both")
     toward = args.toward
     if args.stance:
-        from sara_core.presets import get_stance
+        from sara_core.presets.stances import get_stance
 
         stance = get_stance(args.stance)
         attract, repel = stance.attract, stance.repel

@@ -32,8 +32,8 @@ from sara_core.evaluation.choice import (
 )
 from sara_core.evaluation.control import prepare_control
 from sara_core.models.loading import LoadedModel
-from sara_core.prepare import prepare_actadd, prepare_sara
 from sara_core.presets.choice import ChoiceBank, ChoiceItem
+from sara_core.steering.prepare import prepare_actadd, prepare_sara
 
 METHODS = ("prompted", "sara", "actadd", "control")
 STEERED = ("sara", "actadd", "control")

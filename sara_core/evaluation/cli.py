@@ -119,7 +119,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
     cfg.load_options = model_options(args)
     if args.dilemmas:
         if [d.lower() for d in args.dilemmas] == ["all"]:
-            from sara_core.presets import load_dilemmas
+            from sara_core.presets.dilemmas import load_dilemmas
 
             cfg.dilemmas = [d.id for d in load_dilemmas()]
         else:
@@ -153,7 +153,8 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
 
 def _check(cfg: EvalConfig) -> None:
     """Fail on unknown stances and dilemmas before the (slow) model load."""
-    from sara_core.presets import get_dilemma, get_stance
+    from sara_core.presets.dilemmas import get_dilemma
+    from sara_core.presets.stances import get_stance
 
     for s in cfg.stances:
         target_group(s)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import torch
 
-from sara_core.layers import residuals_at
 from sara_core.models.loading import LoadedModel
 from sara_core.prompts import encode_steering_text
-from sara_core.sara import SaraSteering
+from sara_core.steering.hooks import residuals_at
+from sara_core.steering.sara import SaraSteering
 
 NEUTRAL_ATTRACT = (
     "The old stone bridge crosses the river near the market square, where the morning train "

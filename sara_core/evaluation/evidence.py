@@ -216,7 +216,7 @@ def _minus_control(c: Json) -> str:
 
 def _stance_of(c: Json) -> str:
     """The stance of a choice run, from its attract text and the bundled stances."""
-    from sara_core.presets import load_stances
+    from sara_core.presets.stances import load_stances
 
     for s in load_stances():
         if s.attract == c["settings"]["attract"] and s.repel == c["settings"]["repel"]:

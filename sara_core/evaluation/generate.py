@@ -1,10 +1,10 @@
 """The evaluation's answers, generated many per forward pass, in batches fixed by the plan.
 
-Every answer is one row of :func:`sara_core.decoding.decode_rows` with its own steering and its
+Every answer is one row of :func:`sara_core.engine.decoding.decode_rows` with its own steering and its
 own sampling seed, so a batch can mix methods, stances, layers and dilemmas: a seed gives the
 same answer whatever shares the batch, and greedy answers equal the ones generated alone
 (tests/evaluation/test_generate.py). Each answer's perplexity under the unsteered model is scored
-with the same batch (:func:`sara_core.decoding.score_continuations` with no steering).
+with the same batch (:func:`sara_core.engine.decoding.score_continuations` with no steering).
 
 Plan: the original answers once per (dilemma, repetition); then per stance and layer SARA (the
 configured scope), ActAdd and the optional SARA every-step; the neutral control once per layer
@@ -22,7 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from sara_core.decoding import Continuation, Row, Sampling, decode_rows, score_continuations
+from sara_core.engine.decoding import Continuation, decode_rows, score_continuations
+from sara_core.engine.row import Row, Sampling
 from sara_core.evaluation.config import CONTROL_STANCE, EvalConfig, seed_for, steered_methods
 from sara_core.evaluation.metrics import coherence, perplexity_from_logprobs
 from sara_core.evaluation.progress import progress_bar
@@ -30,8 +31,9 @@ from sara_core.evaluation.rows import AnswerRow
 
 if TYPE_CHECKING:  # pragma: no cover
     from sara_core.models.loading import LoadedModel
-    from sara_core.presets import Dilemma, Stance
-    from sara_core.steering import Steering
+    from sara_core.presets.dilemmas import Dilemma
+    from sara_core.presets.stances import Stance
+    from sara_core.steering.interface import Steering
 
 
 @dataclass
@@ -54,7 +56,8 @@ Presets = tuple[dict[str, "Dilemma"], dict[str, "Stance"]]
 def presets_of(cfg: EvalConfig) -> Presets:
     """The run's dilemmas by id and stances by name, in the configuration's order (the
     bundled files are read once: each read parses YAML)."""
-    from sara_core.presets import get_dilemma, get_stance, load_dilemmas, load_stances
+    from sara_core.presets.dilemmas import get_dilemma, load_dilemmas
+    from sara_core.presets.stances import get_stance, load_stances
 
     all_dilemmas, all_stances = load_dilemmas(), load_stances()
     dilemmas = [get_dilemma(d, all_dilemmas) for d in cfg.dilemmas]
@@ -102,7 +105,7 @@ class Steerings:
         self._made: dict[tuple[str, str, int], Steering] = {}
 
     def prompt(self, dilemma: str) -> list[int]:
-        from sara_core.presets import PAPER_PREFIX
+        from sara_core.presets.paper import PAPER_PREFIX
         from sara_core.prompts import encode_prompt
 
         if dilemma not in self._prompts:
@@ -120,7 +123,7 @@ class Steerings:
 
     def _prepare(self, row: AnswerRow) -> Steering:
         from sara_core.evaluation.control import prepare_control
-        from sara_core.prepare import prepare_actadd, prepare_sara
+        from sara_core.steering.prepare import prepare_actadd, prepare_sara
 
         lm, cfg, layer = self.lm, self.cfg, row.layer
         if row.method == "control":  # the neutral pair matched to the first stance's lengths

@@ -117,7 +117,7 @@ def dilemma_text(value: str, where: str, bundled: dict[str, str]) -> str:
 
 def parse_inputs(rows: list[dict[str, Any]], source: str) -> list[JudgeInput]:
     """Checked input rows: unique ids, bounded texts, dilemma ids resolved to their texts."""
-    from sara_core.presets import load_dilemmas
+    from sara_core.presets.dilemmas import load_dilemmas
 
     out, seen = [], set()
     bundled: dict[str, str] = {}

@@ -112,7 +112,7 @@ class PromptJudge:
             answer=answer.strip()[:MAX_JUDGED_CHARS],
             schools=", ".join(SCHOOLS),
         )
-        from sara_core.generation import encode_prompt
+        from sara_core.prompts import encode_prompt
 
         ids = encode_prompt(self.lm, text if self.lm.is_chat else text + "\nLabel:")
         return [int(i) for i in ids[0].tolist()]

@@ -18,10 +18,10 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
     from transformers import PreTrainedTokenizerBase
 
-    from sara_core.actadd import ActAddSteering
     from sara_core.models.loading import LoadedModel
-    from sara_core.presets import QuestionnaireItem
-    from sara_core.sara import SaraSteering
+    from sara_core.presets.questionnaire import QuestionnaireItem
+    from sara_core.steering.actadd import ActAddSteering
+    from sara_core.steering.sara import SaraSteering
 
 MFQ_ANSWER_PREFIX = "My answer is "
 
@@ -117,7 +117,7 @@ def mfq_prompt(lm: LoadedModel, text: str) -> torch.Tensor:
     """
     import torch
 
-    from sara_core.generation import encode_prompt
+    from sara_core.prompts import encode_prompt
 
     ids = encode_prompt(lm, text if lm.is_chat else text + "\n")
     prefix = lm.tokenizer.encode(MFQ_ANSWER_PREFIX, add_special_tokens=False)
@@ -143,8 +143,9 @@ def run_mfq(
     lm: LoadedModel, cfg: EvalConfig, layers: list[int], progress: bool = True
 ) -> MfqResult:
     """The questionnaire unsteered and under SARA/ActAdd for each stance and layer."""
-    from sara_core.generation import prepare_actadd, prepare_sara
-    from sara_core.presets import get_stance, load_questionnaire
+    from sara_core.presets.questionnaire import load_questionnaire
+    from sara_core.presets.stances import get_stance
+    from sara_core.steering.prepare import prepare_actadd, prepare_sara
 
     q = load_questionnaire()
     items = select_items(list(q.items), cfg.mfq_items)

@@ -30,7 +30,9 @@ from sara_core.evaluation.choice import (
 )
 from sara_core.models.embedded import cache_dir
 from sara_core.models.loading import LoadedModel
-from sara_core.presets import get_choice_bank, get_stance, presets_dir
+from sara_core.presets.choice import get_choice_bank
+from sara_core.presets.files import presets_dir
+from sara_core.presets.stances import get_stance
 
 STANCES = {"moral": ("utilitarian", "kantian"), "sentiment": ("optimistic", "pessimistic")}
 """The stances each bundled bank is checked with (both directions)."""

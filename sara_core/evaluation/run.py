@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
 def label_rows(rows: list[AnswerRow], judge: Judge) -> None:
     """Set school, group and the judge's confidence, coherence and reason of every row (in
     place); each answer is judged with the text of the dilemma it answers."""
-    from sara_core.presets import get_dilemma
+    from sara_core.presets.dilemmas import get_dilemma
 
     texts = {d: get_dilemma(d).text for d in dict.fromkeys(r.dilemma for r in rows)}
     verdicts = judge.judge([r.answer for r in rows], [texts[r.dilemma] for r in rows])

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from sara_core.actadd import ActAddSteering
-from sara_core.decoding import Continuation, Row, decode_rows, score_continuations
+from sara_core.engine.decoding import Continuation, decode_rows, score_continuations
+from sara_core.engine.row import Row
 from sara_core.evaluation.choice import (
     Condition,
     Shift,
@@ -38,11 +38,12 @@ from sara_core.evaluation.choice import (
 from sara_core.evaluation.collapse import detect_collapse
 from sara_core.evaluation.control import prepare_control
 from sara_core.models.loading import LoadedModel
-from sara_core.prepare import prepare_actadd, prepare_sara
 from sara_core.presets.choice import ChoiceBank
 from sara_core.prompts import decode, encode_prompt
-from sara_core.sara import SaraSteering
-from sara_core.steering import Steering
+from sara_core.steering.actadd import ActAddSteering
+from sara_core.steering.interface import Steering
+from sara_core.steering.prepare import prepare_actadd, prepare_sara
+from sara_core.steering.sara import SaraSteering
 
 SARA_GRID = (0.25, 0.5, 1.0, 2.0, 4.0)
 ACTADD_GRID = (1.0, 2.0, 4.0, 8.0, 16.0)

@@ -25,7 +25,7 @@ from sara_core.plots.style import (
     as_numpy,
     style,
 )
-from sara_core.sara import SaraResult, row_cosine
+from sara_core.steering.sara import SaraResult, row_cosine
 
 NAMES = ("original", "attract", "repel")
 LABELS = {"original": "prompt", "attract": "attract", "repel": "repel"}

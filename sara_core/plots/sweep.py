@@ -20,7 +20,7 @@ from sara_core.plots.style import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sara_core.sweep import SweepResult
+    from sara_core.tune.layer_sweep import SweepResult
 
 
 def sweep_plot(sweep: SweepResult, highlight: int | None = None) -> Figure:

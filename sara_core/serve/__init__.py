@@ -6,9 +6,3 @@ server's default steering, planned and built), ``text`` (stop sequences and safe
 event-stream shapes), ``errors`` (OpenAI's error shape), ``app`` (the FastAPI routes) and ``cli``.
 See docs/serve.md.
 """
-
-from __future__ import annotations
-
-from sara_core.serve.schema import ChatRequest, Limits, SteeringRequest, parse_chat
-
-__all__ = ["ChatRequest", "Limits", "SteeringRequest", "parse_chat"]

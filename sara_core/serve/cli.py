@@ -125,11 +125,12 @@ def default_request(args: argparse.Namespace) -> tuple[SteeringRequest | None, P
 
 
 def _stances(extra: str | None) -> list[Any]:
-    from sara_core import presets
+    from sara_core.presets.stances import load_stances, merge_stances
+    from sara_core.presets.user import load_user_presets
 
-    stances = presets.load_stances()
+    stances = load_stances()
     if extra:
-        stances, _ = presets.merge_stances(stances, presets.load_user_presets(extra)[0])
+        stances, _ = merge_stances(stances, load_user_presets(extra)[0])
     return stances
 
 
@@ -159,7 +160,7 @@ def is_loopback(host: str) -> bool:
 def build_engine(args: argparse.Namespace, lm: Any = None) -> Any:
     """Check the options, load the model (unless given) and make the engine; the caller closes
     its scheduler."""
-    from sara_core.scheduler import BatchScheduler, rows_for_memory
+    from sara_core.engine.scheduler import BatchScheduler, rows_for_memory
     from sara_core.serve.engine import Engine
     from sara_core.serve.errors import ApiError
     from sara_core.serve.steering import Resolver

@@ -1,8 +1,8 @@
 """One chat completion, from a checked request to its answer, through the model's scheduler.
 
 :meth:`Engine.start` checks the request against the model (conversation length, steering) and
-submits one decode row as a :class:`~sara_core.scheduler.Job` of the model's
-:class:`~sara_core.scheduler.BatchScheduler`, so requests that arrive together share a batch
+submits one decode row as a :class:`~sara_core.engine.scheduler.Job` of the model's
+:class:`~sara_core.engine.scheduler.BatchScheduler`, so requests that arrive together share a batch
 exactly as the app's comparisons do. The blocking ``scheduler.run`` waits in a worker thread;
 the event loop reads the run's events (started, text deltas, done or error) from an asyncio
 queue. Setting :attr:`Run.stop` (a client that went away) withdraws a waiting request or ends
@@ -21,11 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sara_core.decoding import EOS, LENGTH, TIMEOUT, Row
-from sara_core.generation import settings_row
+from sara_core.engine.compare import settings_row
+from sara_core.engine.row import EOS, LENGTH, TIMEOUT, Row
+from sara_core.engine.scheduler import BatchScheduler, Job, QueueFullError, QueueTimeoutError
 from sara_core.models.loading import LoadedModel
 from sara_core.prompts import decode, encode_messages
-from sara_core.scheduler import BatchScheduler, Job, QueueFullError, QueueTimeoutError
 from sara_core.serve.errors import ApiError, from_input_error
 from sara_core.serve.schema import ChatRequest, Limits
 from sara_core.serve.steering import Resolver, SteeringPlan

@@ -23,17 +23,17 @@ from typing import Any
 
 import torch
 
-from sara_core.actadd import ActAddSteering
 from sara_core.config import SteeringConfig
 from sara_core.models.loading import LoadedModel
-from sara_core.prepare import prepare_actadd, prepare_sara
-from sara_core.presets import Stance, get_stance
+from sara_core.presets.stances import Stance, get_stance
 from sara_core.prompts import check_text, encode_steering_text
-from sara_core.sara import SaraSteering
 from sara_core.serve.errors import bad_request, from_input_error
 from sara_core.serve.schema import SteeringRequest
-from sara_core.steering import Steering
-from sara_core.steering_io import SavedSteering, load_steering
+from sara_core.steering.actadd import ActAddSteering
+from sara_core.steering.interface import Steering
+from sara_core.steering.prepare import prepare_actadd, prepare_sara
+from sara_core.steering.sara import SaraSteering
+from sara_core.steering.saved import SavedSteering, load_steering
 from sara_core.validation import InputError, same_text
 
 FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from sara_core.models.options import add_model_arguments
-from sara_core.presets import PAPER_PREFIX
+from sara_core.presets.paper import PAPER_PREFIX
 from sara_core.tune.grid import DEFAULT_MAX_PPL_RATIO, TuneGrid, default_grid
 from sara_core.validation import (
     MAX_COEFF,

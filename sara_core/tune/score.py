@@ -8,7 +8,7 @@ token, so the two texts' lengths do not bias it)::
            - [LL(attract | unsteered) - LL(repel | unsteered)]
 
 read after the chat prompt, with the continuation scored exactly as generation would produce it
-(:func:`sara_core.decoding.score_continuations`). Its known weakness: SARA and ActAdd were built
+(:func:`sara_core.engine.decoding.score_continuations`). Its known weakness: SARA and ActAdd were built
 from those very texts, so part of the effect is "steering makes the model repeat its steering
 text". The held-out probe measures the same preference on texts the steering never saw: the
 forced-choice items of a bundled bank (presets/choice_*.yaml) whose ``stances`` map the stance
@@ -23,14 +23,14 @@ from typing import Any
 
 import torch
 
-from sara_core.actadd import ActAddSteering, pad_pair, space_pad_id
 from sara_core.config import SteeringConfig
-from sara_core.decoding import Continuation
-from sara_core.layers import residuals_at
+from sara_core.engine.decoding import Continuation
 from sara_core.models.loading import LoadedModel
 from sara_core.prompts import SteeringTexts, encode_prompt, encode_steering_text
-from sara_core.sara import SaraSteering
-from sara_core.steering import Steering
+from sara_core.steering.actadd import ActAddSteering, pad_pair, space_pad_id
+from sara_core.steering.hooks import residuals_at
+from sara_core.steering.interface import Steering
+from sara_core.steering.sara import SaraSteering
 
 
 def continuation_ids(lm: LoadedModel, text: str) -> list[int]:
@@ -131,7 +131,7 @@ def held_out_for(
     """
     if not stance or count <= 0:
         return None
-    from sara_core.presets import bundled_choice_banks
+    from sara_core.presets.choice import bundled_choice_banks
 
     for bank in bundled_choice_banks() if banks is None else banks:
         pole = next((p for s, p in bank.stances.items() if s.casefold() == stance.casefold()), None)

@@ -11,7 +11,7 @@ around each method's best admissible one) gets:
 
 The prompted baseline (the attract text as an instruction before the question, no steering) is
 measured the same way. Points run as rows of batches of at most ``rows_per_chunk``
-(:func:`~sara_core.decoding.decode_rows`, :func:`~sara_core.decoding.score_continuations`), each
+(:func:`~sara_core.engine.decoding.decode_rows`, :func:`~sara_core.engine.decoding.score_continuations`), each
 call taking the model's lock for one batch only, so other requests interleave between chunks.
 Setting ``stop`` ends the search at the next chunk; the result holds the points finished so far.
 """
@@ -25,13 +25,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
 from sara_core.config import GenerationSettings, SteeringConfig
-from sara_core.decoding import STOPPED, Continuation, Row, decode_rows, score_continuations
 from sara_core.distributed import Shard
-from sara_core.generation import settings_row
+from sara_core.engine.compare import settings_row
+from sara_core.engine.decoding import Continuation, decode_rows, score_continuations
+from sara_core.engine.planning import ComparePlan, plan_compare
+from sara_core.engine.row import STOPPED, Row
 from sara_core.models.loading import LoadedModel
-from sara_core.planning import ComparePlan, plan_compare
 from sara_core.prompts import decode
-from sara_core.steering import Steering
+from sara_core.steering.interface import Steering
 from sara_core.tune.grid import (
     DEFAULT_MAX_PPL_RATIO,
     METHODS,

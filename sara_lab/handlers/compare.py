@@ -2,7 +2,7 @@
 SARA did.
 
 Every comparison goes through :func:`compare_stream`, the one function between the handler and
-``sara_core.generation.stream_compare``. There it joins its model's batching scheduler, so
+``sara_core.engine.compare.stream_compare``. There it joins its model's batching scheduler, so
 visitors who press the button together share one generation (each still streams its own
 answers); on ZeroGPU, whose GPU functions run in another process, it runs directly instead. The
 run's stop event is registered before it queues: Stop, or a client that goes away (Gradio then
@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from sara_core.generation import CompareResult, CompareUpdate, PreparedSteerings, stream_compare
+from sara_core.engine.compare import stream_compare
+from sara_core.engine.request import CompareRequest
+from sara_core.engine.results import CompareResult, CompareUpdate
 from sara_core.models.errors import ModelBusyError
 from sara_core.models.loading import LoadedModel
-from sara_core.request import CompareRequest
-from sara_core.steering_io import SavedSteering
+from sara_core.steering.prepare import PreparedSteerings
+from sara_core.steering.saved import SavedSteering
 from sara_lab import render
 from sara_lab.errors import user_error
 from sara_lab.handlers.steering_files import download_update

@@ -14,16 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from sara_core.presets import (
-    PAPER_PREFIX,
-    Dilemma,
-    Stance,
-    load_dilemmas,
-    load_stances,
-    load_user_presets,
-    merge_dilemmas,
-    merge_stances,
-)
+from sara_core.presets.dilemmas import Dilemma, load_dilemmas, merge_dilemmas
+from sara_core.presets.paper import PAPER_PREFIX
+from sara_core.presets.stances import Stance, load_stances, merge_stances
+from sara_core.presets.user import load_user_presets
 
 if TYPE_CHECKING:
     from sara_lab.lab import Lab

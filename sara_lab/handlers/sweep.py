@@ -1,7 +1,7 @@
 """The layer sweep (tab and ``/sweep`` API): SARA's signal at every n-th block, optionally with
 short answers, as a plot, a table and a summary.
 
-The sweep runs in a worker thread through ``sara_core.streaming.stream_in_thread`` (the helper
+The sweep runs in a worker thread through ``sara_core.engine.streaming.stream_in_thread`` (the helper
 ``stream_compare`` uses too), holding its model (waiting at most the settings' lock timeout for
 it), so its progress reaches the page while it works. The handler is a generator that yields
 its progress at every block: the sweep tab's Stop sets the run's stop event, and a client that
@@ -19,9 +19,9 @@ from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from sara_core import plots
-from sara_core.streaming import StreamTimeout, stream_in_thread
-from sara_core.sweep import SweepResult, layer_sweep
+from sara_core.engine.streaming import StreamTimeout, stream_in_thread
+from sara_core.plots.sweep import sweep_plot
+from sara_core.tune.layer_sweep import SweepResult, layer_sweep
 from sara_core.validation import (
     MAX_COEFF,
     InputError,
@@ -221,7 +221,7 @@ def _sweep(
 
 def _outputs(lm: LoadedModel, request: SweepRequest, result: SweepResult) -> Outputs:
     highlight = lm.default_layer if request.layer is None else request.layer
-    figure = plots.sweep_plot(result, highlight=highlight)
+    figure = sweep_plot(result, highlight=highlight)
     table = render.sweep_table(result, request.answers)
     return figure, table, render.sweep_summary(result, request.answers), result.best_layer()
 

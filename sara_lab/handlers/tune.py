@@ -2,7 +2,7 @@
 Steer tab's dilemma and stance (``sara_core.tune``), then load a chosen setting into the Steer tab.
 
 Like the sweep (sara_lab.handlers.sweep), the search runs in a worker thread through
-``sara_core.streaming.stream_in_thread`` and the handler is a generator that yields its progress
+``sara_core.engine.streaming.stream_in_thread`` and the handler is a generator that yields its progress
 after every chunk of points: the tab's Stop sets the run's stop event, and a client that goes
 away makes Gradio close the generator at its next yield; either ends the search at its next chunk
 with the points done so far. The search waits at most the settings' lock timeout for a model
@@ -19,10 +19,10 @@ from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from sara_core.actadd import MODES
 from sara_core.config import SteeringConfig
-from sara_core.sara import SCOPES, SIGNS
-from sara_core.streaming import stream_in_thread
+from sara_core.engine.streaming import stream_in_thread
+from sara_core.steering.actadd import MODES
+from sara_core.steering.sara import SCOPES, SIGNS
 from sara_core.tune.grid import (
     DEFAULT_MAX_PPL_RATIO,
     METHODS,

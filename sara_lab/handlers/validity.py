@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from sara_core.engine.streaming import stream_in_thread
 from sara_core.evaluation.model_validity import (
     ModelValidity,
     ValidityStopped,
@@ -26,7 +27,6 @@ from sara_core.evaluation.model_validity import (
     stored_validity,
 )
 from sara_core.models.errors import ModelBusyError, ModelLoadError
-from sara_core.streaming import stream_in_thread
 from sara_lab import render
 from sara_lab.errors import user_error
 from sara_lab.model_manager import LoadFailed

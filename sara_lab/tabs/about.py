@@ -7,7 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from sara_core import plots
+from sara_core.plots.method import method_figure
 
 ABOUT_FILE = Path(__file__).with_name("about.md")
 
@@ -27,7 +27,7 @@ def build() -> AboutTab:
     """Lay the About tab out in the current ``gr.Tab``."""
     text = gr.Markdown(about_text())
     figure = gr.Plot(
-        show_label=False, value=plots.method_figure(), label="SARA step by step", format="png"
+        show_label=False, value=method_figure(), label="SARA step by step", format="png"
     )
     gr.Markdown("API: this app serves a `/compare` endpoint for `gradio_client` (see docs/app.md).")
     return AboutTab(text, figure)

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 import gradio as gr
 from gradio.components import Component
 
-from sara_core.actadd import MODES
+from sara_core.engine.request import CompareRequest
 from sara_core.evaluation.model_validity import stored_validity
 from sara_core.models.loading import LoadedModel
-from sara_core.request import CompareRequest
-from sara_core.sara import SCOPES, SIGNS
+from sara_core.steering.actadd import MODES
+from sara_core.steering.sara import SCOPES, SIGNS
 from sara_core.validation import MAX_PROMPT_TOKENS, MAX_TEXT_CHARS
 from sara_lab.defaults import initial_example, initial_strengths, layer_label, model_defaults
 from sara_lab.handlers.models import READY

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from sara_core.bench import add_arguments, meets, run_cli
+from sara_core.bench.cli import add_arguments, run_cli
+from sara_core.bench.goals import meets
 from sara_core.bench.report import machine, markdown_table, peak_rss_mb
 
 
@@ -35,7 +36,7 @@ def test_markdown_table_marks_missed_goals():
 
 
 def test_goals_follow_the_model_size_and_device():
-    from sara_core.bench.figures import REAL_SIZE_BYTES, goals_for
+    from sara_core.bench.goals import REAL_SIZE_BYTES, goals_for
 
     embedded = goals_for("embedded:smollm2-135m-instruct", 500 << 20, "cpu")
     assert embedded["efficiency"] == (">=", 0.7) and embedded["compare_ratio"] == ("<=", 1.6)

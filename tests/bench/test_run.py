@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from sara_core.bench import KEYS
 from sara_core.bench import limits as L
+from sara_core.bench.goals import KEYS
 from sara_core.bench.report import markdown_table
 from sara_core.bench.run import classroom_prompts, run_bench
 

@@ -13,9 +13,8 @@ from sara_core.evaluation.choice import (
     paired_shift,
     quick_items,
 )
-from sara_core.generation import prepare_actadd, prepare_sara
-from sara_core.presets import get_choice_bank
-from sara_core.presets.choice import ChoiceBank, ChoiceItem
+from sara_core.presets.choice import ChoiceBank, ChoiceItem, get_choice_bank
+from sara_core.steering.prepare import prepare_actadd, prepare_sara
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

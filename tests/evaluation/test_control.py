@@ -6,7 +6,7 @@ import torch
 
 from sara_core.evaluation.control import NEUTRAL_ATTRACT, neutral_pair, prepare_control
 from sara_core.prompts import encode_steering_text
-from sara_core.sara import SaraSteering
+from sara_core.steering.sara import SaraSteering
 
 ATTRACT = "Only consequences matter to make a moral decision, regardless of the moral duties."
 REPEL = "Only moral duties matter."

@@ -13,7 +13,8 @@ from sara_core.evaluation.model_validity import ModelValidity, StanceValidity
 from sara_core.evaluation.rows import AnswerRow
 from sara_core.evaluation.schools import GROUPS
 from sara_core.evaluation.summary import summarize
-from sara_core.presets import get_choice_bank, get_stance
+from sara_core.presets.choice import get_choice_bank
+from sara_core.presets.stances import get_stance
 
 U, A = "Utilitarianism", "A priori values"
 

@@ -7,7 +7,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from sara_core.decoding import Row, decode_rows
+from sara_core.engine.decoding import decode_rows
+from sara_core.engine.row import Row
 from sara_core.evaluation.config import EvalConfig, seed_for
 from sara_core.evaluation.generate import generate_answers, plan_answers
 from sara_core.evaluation.metrics import answer_logprobs, perplexity_from_logprobs

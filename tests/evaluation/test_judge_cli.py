@@ -69,7 +69,7 @@ def test_a_bundled_dilemma_id_is_judged_as_its_text(tmp_path, monkeypatch):
     """The evaluation's rows carry dilemma ids: judged as the id's letters, a sound answer
     looks off-topic; resolved to the dilemma's text it does not."""
     from sara_core.evaluation.judge import Judge
-    from sara_core.presets import get_dilemma
+    from sara_core.presets.dilemmas import get_dilemma
 
     seen = []
 

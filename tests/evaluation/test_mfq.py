@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from sara_core.evaluation import mfq as Q
-from sara_core.presets import QuestionnaireItem
+from sara_core.presets.questionnaire import QuestionnaireItem
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_digit_scoring_of_a_questionnaire_item(tiny_lm):
-    from sara_core.generation import encode_prompt
+    from sara_core.prompts import encode_prompt
 
     ids = Q.digit_token_ids(tiny_lm.tokenizer, 0, 5)
     assert len(ids) == 6 and all(ids)

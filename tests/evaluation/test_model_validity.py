@@ -10,7 +10,8 @@ import pytest
 
 from sara_core.evaluation import model_validity as MV
 from sara_core.evaluation.choice import Condition, Shift, p_toward, quick_items
-from sara_core.presets import get_choice_bank, get_stance
+from sara_core.presets.choice import get_choice_bank
+from sara_core.presets.stances import get_stance
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

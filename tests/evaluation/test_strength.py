@@ -17,7 +17,8 @@ from sara_core.evaluation.strength import (
     finding,
     run_strength,
 )
-from sara_core.presets import get_choice_bank, get_stance
+from sara_core.presets.choice import get_choice_bank
+from sara_core.presets.stances import get_stance
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from plot_checks import png, texts
 
-from sara_core import plots
+from sara_core.plots.method import method_figure
 
 
 def test_method_figure_draws_the_four_steps():
-    fig = plots.method_figure()
+    fig = method_figure()
     text = texts(fig)
     for step in ("1. activations", "2. thin SVD", "3. compare", "4. rescale"):
         assert step in text

@@ -7,8 +7,17 @@ import pytest
 import torch
 from plot_checks import png, texts
 
-from sara_core import plots
-from sara_core.sara import row_cosine, sara_components
+from sara_core.plots.sara import (
+    grid_shape,
+    reduced_similarity,
+    sara_heatmap,
+    score_scale,
+    score_summary,
+    similarity_figure,
+    top_units,
+    units_grid,
+)
+from sara_core.steering.sara import row_cosine, sara_components
 
 
 def _result(hidden: int = 64, n=(9, 6, 7), seed: int = 0, zero_units=()):
@@ -32,12 +41,12 @@ def _result(hidden: int = 64, n=(9, 6, 7), seed: int = 0, zero_units=()):
     ],
 )
 def test_grid_shape_factorises_common_sizes(n, shape):
-    assert plots.grid_shape(n) == shape
+    assert grid_shape(n) == shape
 
 
 @pytest.mark.parametrize("n", [577, 1031, 2 * 401])
 def test_grid_shape_pads_awkward_sizes_into_a_near_square(n):
-    rows, cols = plots.grid_shape(n)
+    rows, cols = grid_shape(n)
     assert rows * cols >= n
     assert rows * cols - n < cols  # at most one partly empty row
     assert max(rows, cols) <= 2 * min(rows, cols)
@@ -45,24 +54,24 @@ def test_grid_shape_pads_awkward_sizes_into_a_near_square(n):
 
 def test_grid_shape_refuses_zero():
     with pytest.raises(ValueError):
-        plots.grid_shape(0)
+        grid_shape(0)
 
 
 def test_units_grid_places_unit_i_at_row_i_div_cols_and_pads_with_nan():
     values = np.arange(10, dtype=float)
-    grid = plots.units_grid(values, (3, 4))
+    grid = units_grid(values, (3, 4))
     assert grid.shape == (3, 4)
     for i in range(10):
         assert grid[i // 4, i % 4] == i
     assert np.isnan(grid[2, 2]) and np.isnan(grid[2, 3])
     with pytest.raises(ValueError):
-        plots.units_grid(values, (2, 4))
+        units_grid(values, (2, 4))
 
 
 def test_top_units_matches_a_direct_sort():
     res = _result(hidden=128)
     s = res.scores.numpy()
-    rows = plots.top_units(res, n=5, coeff=1.5)
+    rows = top_units(res, n=5, coeff=1.5)
     boosted = [r for r in rows if r["effect"] == "boosted"]
     suppressed = [r for r in rows if r["effect"] == "suppressed"]
     assert [r["unit"] for r in boosted] == list(np.argsort(-s)[:5])
@@ -86,16 +95,16 @@ def test_top_units_lists_only_units_that_move_and_no_factor_without_coeff():
         n_tokens=res.n_tokens,
         reduced=res.reduced,
     )
-    assert plots.top_units(zeroed) == []
-    assert "factor" not in plots.top_units(res, n=1)[0]
+    assert top_units(zeroed) == []
+    assert "factor" not in top_units(res, n=1)[0]
     with pytest.raises(ValueError):
-        plots.top_units(res, n=0)
+        top_units(res, n=0)
 
 
 def test_score_summary_counts_units():
     res = _result(hidden=96)
     s = res.scores
-    summary = plots.score_summary(res, coeff=4.0)
+    summary = score_summary(res, coeff=4.0)
     assert summary["units"] == 96 and summary["k"] == res.k
     assert summary["boosted"] == int((s > 0).sum())
     assert summary["suppressed"] == int((s < 0).sum())
@@ -105,7 +114,7 @@ def test_score_summary_counts_units():
 
 def test_reduced_similarity_is_the_mean_of_the_per_unit_cosines():
     res = _result(hidden=80)
-    sim = plots.reduced_similarity(res)
+    sim = reduced_similarity(res)
     assert sim.shape == (3, 3)
     np.testing.assert_allclose(sim, sim.T, atol=1e-7)
     assert sim[0, 1] == pytest.approx(float(res.cos_attract.mean()), abs=1e-6)
@@ -118,7 +127,7 @@ def test_reduced_similarity_is_the_mean_of_the_per_unit_cosines():
 
 def test_reduced_similarity_counts_zero_units_as_zero():
     res = _result(hidden=40, zero_units=(0, 1, 2, 3))
-    sim = plots.reduced_similarity(res)
+    sim = reduced_similarity(res)
     assert sim[0, 0] == pytest.approx(36 / 40, abs=1e-6)
     assert not np.isnan(sim).any()
 
@@ -127,19 +136,19 @@ def test_reduced_similarity_needs_the_reduced_matrices():
     res = _result()
     bare = type(res)(res.cos_attract, res.cos_repel, res.scores, res.k, res.n_tokens)
     with pytest.raises(ValueError, match="reduced"):
-        plots.reduced_similarity(bare)
+        reduced_similarity(bare)
 
 
 def test_score_scale_is_symmetric_and_bounded():
-    assert plots.score_scale(torch.tensor([0.01, -0.02])) == pytest.approx(0.1)
-    assert plots.score_scale(torch.tensor([0.78, -0.5])) == pytest.approx(0.8)
-    assert plots.score_scale(torch.tensor([1.95, -2.0])) == pytest.approx(2.0)
+    assert score_scale(torch.tensor([0.01, -0.02])) == pytest.approx(0.1)
+    assert score_scale(torch.tensor([0.78, -0.5])) == pytest.approx(0.8)
+    assert score_scale(torch.tensor([1.95, -2.0])) == pytest.approx(2.0)
 
 
 @pytest.mark.parametrize("hidden", [576, 70])
 def test_sara_heatmap_has_three_labelled_grids_a_sorted_strip_and_colour_bars(hidden):
     res = _result(hidden=hidden, n=(12, 8, 10))
-    fig = plots.sara_heatmap(res, coeff=1.0, layer=15)
+    fig = sara_heatmap(res, coeff=1.0, layer=15)
     titles = [ax.get_title() for ax in fig.axes]
     assert "cos(prompt, attract)" in titles and "cos(prompt, repel)" in titles
     assert any(t.startswith("score") for t in titles)
@@ -154,7 +163,7 @@ def test_sara_heatmap_has_three_labelled_grids_a_sorted_strip_and_colour_bars(hi
     assert any("factor 1 + 1" in lab for lab in labels)  # right axis of the strip
     images = [im for ax in fig.axes for im in ax.images]
     assert len(images) == 3
-    rows, cols = plots.grid_shape(hidden)
+    rows, cols = grid_shape(hidden)
     assert all(im.get_array().shape == (rows, cols) for im in images)
     assert images[0].get_clim() == images[1].get_clim() == (-1.0, 1.0)  # shared cosine scale
     assert fig.get_size_inches()[0] >= 14  # wide enough to read on a projector
@@ -163,11 +172,11 @@ def test_sara_heatmap_has_three_labelled_grids_a_sorted_strip_and_colour_bars(hi
 
 def test_similarity_figure_annotates_all_nine_cells():
     res = _result()
-    fig = plots.similarity_figure(res)
+    fig = similarity_figure(res)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["prompt", "attract", "repel"]
     assert len(ax.texts) == 9
-    sim = plots.reduced_similarity(res)
+    sim = reduced_similarity(res)
     assert ax.texts[1].get_text() == f"{sim[0, 1]:+.3f}"
     assert "mean per-unit cosine" in texts(fig)
     png(fig)

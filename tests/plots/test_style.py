@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
-from sara_core import plots
+from sara_core.plots.style import FONT
 
 
 def test_figures_need_no_pyplot_state():
     import matplotlib
 
     assert matplotlib.get_backend().lower() == "agg"
-    assert math.isfinite(plots.FONT)
+    assert math.isfinite(FONT)

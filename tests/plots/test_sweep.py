@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from plot_checks import png, texts
 
-from sara_core import plots
-from sara_core.sweep import LayerStats, SweepResult
+from sara_core.plots.sweep import sweep_plot
+from sara_core.tune.layer_sweep import LayerStats, SweepResult
 
 
 def _sweep(answers: bool, layers=(0, 2, 4, 6)) -> SweepResult:
@@ -34,7 +34,7 @@ def _sweep(answers: bool, layers=(0, 2, 4, 6)) -> SweepResult:
 @pytest.mark.parametrize("answers", [False, True])
 def test_sweep_plot_shows_every_measure_per_layer(answers):
     sweep = _sweep(answers)
-    fig = plots.sweep_plot(sweep, highlight=2)
+    fig = sweep_plot(sweep, highlight=2)
     text = texts(fig)
     assert "mean |score|" in text and "mean cosine" in text and "‖h₊ − h₋‖ / ‖h‖" in text
     assert "block (layer) index" in text
@@ -49,4 +49,4 @@ def test_sweep_plot_shows_every_measure_per_layer(answers):
 
 def test_sweep_plot_needs_layers():
     with pytest.raises(ValueError):
-        plots.sweep_plot(SweepResult("tiny", "p", "a", "r", None, "raw"))
+        sweep_plot(SweepResult("tiny", "p", "a", "r", None, "raw"))

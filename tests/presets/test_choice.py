@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from sara_core.presets import MAX_ENTRIES, MAX_TEXT_CHARS, PresetError
 from sara_core.presets.choice import (
     ChoiceBank,
     ChoiceItem,
@@ -18,7 +17,10 @@ from sara_core.presets.choice import (
     get_choice_bank,
     load_choice_bank,
 )
+from sara_core.presets.entries import MAX_ENTRIES
+from sara_core.presets.files import PresetError
 from sara_core.presets.stances import Stance
+from sara_core.validation import MAX_TEXT_CHARS
 
 MAX_WORD_RATIO = 1.3
 """Longest option of an item over its shortest, in words."""

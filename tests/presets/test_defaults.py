@@ -5,14 +5,10 @@ from __future__ import annotations
 import pytest
 
 from sara_core.models.names import EMBEDDED_ID
-from sara_core.presets import (
-    ModelDefaults,
-    PresetError,
-    defaults_for,
-    get_dilemma,
-    get_stance,
-    load_defaults,
-)
+from sara_core.presets.defaults import ModelDefaults, defaults_for, load_defaults
+from sara_core.presets.dilemmas import get_dilemma
+from sara_core.presets.files import PresetError
+from sara_core.presets.stances import get_stance
 
 ENTRY = """defaults:
   - model: {model}

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from sara_core.presets import MAX_TEXT_CHARS, PresetError
 from sara_core.presets.dilemmas import (
     Dilemma,
     get_dilemma,
@@ -14,7 +13,9 @@ from sara_core.presets.dilemmas import (
     merge_dilemmas,
     slugify,
 )
+from sara_core.presets.files import PresetError
 from sara_core.presets.paper import PAPER_DILEMMA
+from sara_core.validation import MAX_TEXT_CHARS
 
 
 def test_bundled_dilemmas() -> None:

@@ -6,8 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from sara_core.presets import MAX_ENTRIES, PresetError
-from sara_core.presets.entries import MAX_LISTED, Entry, check_unique, entries, key_list, type_name
+from sara_core.presets.entries import (
+    MAX_ENTRIES,
+    MAX_LISTED,
+    Entry,
+    check_unique,
+    entries,
+    key_list,
+    type_name,
+)
+from sara_core.presets.files import PresetError
 
 FILE = Path("f.yaml")
 

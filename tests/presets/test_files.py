@@ -9,19 +9,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sara_core.presets import (
+from sara_core.presets.dilemmas import Dilemma, load_dilemmas
+from sara_core.presets.files import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
     MAX_YAML_NODES,
-    Dilemma,
     PresetError,
-    Stance,
-    load_dilemmas,
-    load_stances,
-    load_user_presets,
     presets_dir,
+    read_file,
 )
-from sara_core.presets.files import read_file
+from sara_core.presets.stances import Stance, load_stances
+from sara_core.presets.user import load_user_presets
 from sara_core.validation import REPR_LIMIT
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sara_core.presets import get_dilemma, get_stance
+from sara_core.presets.dilemmas import get_dilemma
 from sara_core.presets.paper import (
     PAPER_ATTRACT,
     PAPER_DILEMMA,
@@ -10,6 +10,7 @@ from sara_core.presets.paper import (
     PAPER_REPEL,
     PAPER_SOURCE,
 )
+from sara_core.presets.stances import get_stance
 
 
 def test_constants_quote_the_preprint() -> None:
@@ -34,10 +35,3 @@ def test_bundled_files_quote_the_constants() -> None:
     assert (kant.attract, kant.repel) == (PAPER_REPEL, PAPER_ATTRACT)
     assert util.category == kant.category == "paper"
     assert get_dilemma("parent_criminal").text == PAPER_DILEMMA
-
-
-def test_package_reexports_the_same_objects() -> None:
-    from sara_core import presets
-
-    assert presets.PAPER_PREFIX is PAPER_PREFIX
-    assert presets.PAPER_DILEMMA is PAPER_DILEMMA

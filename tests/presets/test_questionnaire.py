@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sara_core.presets import PRESETS_DIR, PresetError
+from sara_core.presets.files import PRESETS_DIR, PresetError
 from sara_core.presets.questionnaire import load_questionnaire
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sara_core.presets import PresetError
+from sara_core.presets.files import PresetError
 from sara_core.presets.shapes import get_shape, load_shapes
 
 REQUIRED = {

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from sara_core.presets import MAX_NAME_CHARS, MAX_TEXT_CHARS, PresetError
+from sara_core.presets.entries import MAX_NAME_CHARS
+from sara_core.presets.files import PresetError
 from sara_core.presets.paper import PAPER_ATTRACT, PAPER_REPEL
 from sara_core.presets.stances import Stance, get_stance, load_stances, merge_stances
+from sara_core.validation import MAX_TEXT_CHARS
 
 # --------------------------------------------------------------------------------------------
 # Bundled file

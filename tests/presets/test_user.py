@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sara_core.presets import PresetError, load_user_presets
+from sara_core.presets.files import PresetError
+from sara_core.presets.user import load_user_presets
 
 STANCE = "{name: calm, attract: 'Speak softly.', repel: 'Shout loudly.'}"
 DILEMMA = "{title: Late train, text: 'Should you wait?'}"

@@ -9,7 +9,8 @@ import pytest
 from conftest import make_tiny_lm
 from lab_fixtures import GRADIO_WARNINGS, tiny_lab
 
-from sara_core.presets import PAPER_PREFIX, ModelDefaults
+from sara_core.presets.defaults import ModelDefaults
+from sara_core.presets.paper import PAPER_PREFIX
 from sara_lab import defaults
 from sara_lab.handlers.models import page_load
 from sara_lab.handlers.presets import bundled_presets

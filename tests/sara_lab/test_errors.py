@@ -7,9 +7,9 @@ import logging
 import gradio as gr
 import pytest
 
+from sara_core.engine.scheduler import QueueFullError, QueueTimeoutError
+from sara_core.engine.streaming import StreamTimeout
 from sara_core.models.errors import ModelBusyError, ModelLoadError
-from sara_core.scheduler import QueueFullError, QueueTimeoutError
-from sara_core.streaming import StreamTimeout
 from sara_core.validation import InputError
 from sara_lab.errors import user_error
 from sara_lab.model_manager import LoadFailed

@@ -8,8 +8,8 @@ import pytest
 from conftest import make_tiny_lm
 from lab_fixtures import GRADIO_WARNINGS, tiny_lab
 
+from sara_core.engine.request import CompareRequest
 from sara_core.models.names import EMBEDDED_ID
-from sara_core.request import CompareRequest
 from sara_lab.handlers.models import page_load
 from sara_lab.handlers.sweep import SweepRequest
 from sara_lab.handlers.tune import TuneRequest

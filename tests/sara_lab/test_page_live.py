@@ -27,11 +27,11 @@ from conftest import make_tiny_lm
 from lab_fixtures import ATTRACT, GRADIO_WARNINGS, REPEL, record_timing, serve_lab, tiny_lab
 from page_client import Visitor, call_events, compare_values, event_index
 
-import sara_core.generation as generation_module
-import sara_core.scheduler as scheduler_module
-from sara_core.decoding import Row
+import sara_core.engine.compare as generation_module
+import sara_core.engine.scheduler as scheduler_module
+from sara_core.engine.row import Row
+from sara_core.engine.scheduler import Job
 from sara_core.models.blocks import get_blocks
-from sara_core.scheduler import Job
 from sara_lab.handlers.compare import RunRecord
 
 pytestmark = [pytest.mark.e2e, *(pytest.mark.filterwarnings(w) for w in GRADIO_WARNINGS)]

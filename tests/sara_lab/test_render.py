@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sara_core.generation import CompareResult
+from sara_core.engine.results import CompareResult
 from sara_lab.render import generating, timing_markdown
 
 

@@ -13,10 +13,11 @@ import openai
 import pytest
 from live_server import KEY, serving
 
-from sara_core.generation import GenerationSettings, SteeringConfig, compare
-from sara_core.presets import get_stance
-from sara_core.scheduler import Job
-from sara_core.steering_io import save_steering
+from sara_core.config import GenerationSettings, SteeringConfig
+from sara_core.engine.compare import compare
+from sara_core.engine.scheduler import Job
+from sara_core.presets.stances import get_stance
+from sara_core.steering.saved import save_steering
 
 pytestmark = pytest.mark.e2e
 

@@ -17,8 +17,8 @@ from conftest import make_tiny_lm
 from live_server import KEY, serving
 
 from sara_core.cli import main
+from sara_core.engine.scheduler import Job
 from sara_core.models.blocks import get_blocks
-from sara_core.scheduler import Job
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 import sara_core.serve.steering as S
-from sara_core.actadd import ActAddSteering
-from sara_core.prepare import prepare_actadd, prepare_sara
-from sara_core.presets import get_stance
-from sara_core.sara import SaraSteering
+from sara_core.presets.stances import get_stance
 from sara_core.serve.errors import ApiError
 from sara_core.serve.schema import SteeringRequest
 from sara_core.serve.steering import Resolver
-from sara_core.steering_io import save_steering
+from sara_core.steering.actadd import ActAddSteering
+from sara_core.steering.prepare import prepare_actadd, prepare_sara
+from sara_core.steering.sara import SaraSteering
+from sara_core.steering.saved import save_steering
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sara_core.actadd import ActAddSteering
 from sara_core.config import SteeringConfig
-from sara_core.decoding import score_continuations
-from sara_core.prepare import prepare_actadd, prepare_sara
-from sara_core.presets import ChoiceBank, ChoiceItem, load_stances
+from sara_core.engine.decoding import score_continuations
+from sara_core.presets.choice import ChoiceBank, ChoiceItem
+from sara_core.presets.stances import load_stances
 from sara_core.prompts import SteeringTexts, encode_prompt
-from sara_core.sara import SaraSteering
+from sara_core.steering.actadd import ActAddSteering
+from sara_core.steering.prepare import prepare_actadd, prepare_sara
+from sara_core.steering.sara import SaraSteering
 from sara_core.tune.score import (
     HeldOut,
     Probe,

@@ -9,13 +9,13 @@ import threading
 import pytest
 import torch
 
-from sara_core.actadd import actadd_vector, space_pad_id
 from sara_core.config import GenerationSettings, SteeringConfig
-from sara_core.generation import compare
-from sara_core.layers import residual_at
+from sara_core.engine.compare import compare
 from sara_core.models.blocks import get_blocks
 from sara_core.prompts import encode_prompt, encode_steering_text
-from sara_core.sara import sara_components
+from sara_core.steering.actadd import actadd_vector, space_pad_id
+from sara_core.steering.hooks import residual_at
+from sara_core.steering.sara import sara_components
 from sara_core.tune.grid import TuneGrid
 from sara_core.tune.score import held_out_for
 from sara_core.tune.search import tune

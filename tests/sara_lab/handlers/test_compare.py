@@ -10,7 +10,7 @@ from conftest import make_tiny_lm
 from lab_fixtures import ATTRACT, BAD_INPUTS, GRADIO_WARNINGS, PROMPT, run, tiny_lab
 
 import sara_lab.handlers.compare as compare_module
-from sara_core.steering_io import load_steering
+from sara_core.steering.saved import load_steering
 from sara_lab.handlers.compare import RunRecord, analysis
 
 pytestmark = [pytest.mark.filterwarnings(w) for w in GRADIO_WARNINGS]

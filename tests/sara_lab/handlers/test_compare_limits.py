@@ -16,10 +16,10 @@ from conftest import make_tiny_lm
 from lab_fixtures import ATTRACT, GRADIO_WARNINGS, PROMPT, REPEL, run, tiny_lab
 
 import sara_lab.handlers.compare as compare_module
-from sara_core.decoding import Row
+from sara_core.engine.row import Row
+from sara_core.engine.scheduler import Job
 from sara_core.models.blocks import get_blocks
-from sara_core.sara import SaraSteering
-from sara_core.scheduler import Job
+from sara_core.steering.sara import SaraSteering
 from sara_lab.handlers.compare import compare, stop
 
 pytestmark = [pytest.mark.filterwarnings(w) for w in GRADIO_WARNINGS]
@@ -134,7 +134,7 @@ def test_stop_while_queued_withdraws_the_request_before_any_work(lab, tiny):
 
 
 def test_stop_while_preparing_generates_nothing(lab, tiny, monkeypatch):
-    import sara_core.generation as generation
+    import sara_core.engine.compare as generation
 
     release = threading.Event()
     real = generation.build_steerings

@@ -9,7 +9,7 @@ import pytest
 from conftest import make_tiny_lm
 from lab_fixtures import run, tiny_lab
 
-from sara_core.presets import PAPER_PREFIX
+from sara_core.presets.paper import PAPER_PREFIX
 from sara_lab.handlers.presets import (
     bundled_presets,
     edited,

@@ -8,8 +8,8 @@ import torch
 from conftest import make_tiny_lm
 from lab_fixtures import ATTRACT, GRADIO_WARNINGS, REPEL, run, tiny_lab
 
-from sara_core.actadd import ActAddSteering
-from sara_core.steering_io import save_steering
+from sara_core.steering.actadd import ActAddSteering
+from sara_core.steering.saved import save_steering
 from sara_lab.handlers.steering_files import forget_steering, save_record, upload_steering
 
 pytestmark = [pytest.mark.filterwarnings(w) for w in GRADIO_WARNINGS]

@@ -6,7 +6,7 @@ import gradio as gr
 from conftest import make_tiny_lm
 from lab_fixtures import tiny_lab
 
-from sara_core.request import CompareRequest
+from sara_core.engine.request import CompareRequest
 from sara_lab.tabs import steer
 
 
