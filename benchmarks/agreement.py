@@ -6,7 +6,8 @@ different order and logits move by about 1e-6 relative: where two tokens are nea
 greedy pick can flip, and the answers go their own ways from there. This script measures it:
 the 14 bundled dilemmas with and without the paper's prefix (28 prompts of different lengths),
 80 new tokens each, decoded alone, then in batches of 3 and of 20 (left-padded, every row
-unsteered), and alone through transformers' own forward (``sara_core.engine.cpu.lean_model`` switched off).
+unsteered), and alone through transformers' own forward (``sara_core.engine.cpu.lean_model``
+switched off).
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/agreement.py [--tokens 80] [--json out.json]
 """

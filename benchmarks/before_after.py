@@ -1,11 +1,12 @@
 """The decode loop before and after the lean passes (issue 19), in one run, interleaved, medians.
 
-"before" is transformers' forward for the prompt and every step (``sara_core.engine.cpu.lean_model`` and
-``sara_core.engine.cpu.kernels`` switched off: what main ran for gemma-2 and qwen2, and for the prompt of
-every model); "after" is the loop as it is (the lean passes, the shared prompt, the small-batch
-kernel). Per way: one unsteered row in the main thread, and a compare's three rows (original,
-SARA, ActAdd, steerings prepared beforehand) in a worker thread, as the app runs them: seconds
-to the first new token (the compare's first words), to all first tokens, and per decode step.
+"before" is transformers' forward for the prompt and every step (``sara_core.engine.cpu.lean_model``
+and ``sara_core.engine.cpu.kernels`` switched off: what main ran for gemma-2 and qwen2, and for the
+prompt of every model); "after" is the loop as it is (the lean passes, the shared prompt, the
+small-batch kernel). Per way: one unsteered row in the main thread, and a compare's three rows
+(original, SARA, ActAdd, steerings prepared beforehand) in a worker thread, as the app runs them:
+seconds to the first new token (the compare's first words), to all first tokens, and per decode
+step.
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/before_after.py [--model random:gemma-2-2b]
 """
@@ -21,8 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sara_core.engine.cpu import kernels
-from sara_core.engine.cpu import lean_model as fastpath  # noqa: E402
+from sara_core.engine.cpu import (
+    kernels,
+    lean_model as fastpath,  # noqa: E402
+)
 from sara_core.engine.decoding import decode_rows
 from sara_core.engine.row import Row
 from sara_core.models.loading import load_model  # noqa: E402

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sara_core import load_model  # noqa: E402
 from sara_core.config import GenerationSettings
 from sara_core.engine.compare import generate
-from sara_core.evaluation import metrics  # noqa: E402
-from sara_core.evaluation.judge import build_judge  # noqa: E402
+from sara_core.evaluation.judges.judge import build_judge  # noqa: E402
+from sara_core.measures import metrics  # noqa: E402
 from sara_core.presets.dilemmas import load_dilemmas
 from sara_core.presets.paper import PAPER_PREFIX
 from sara_core.presets.stances import get_stance

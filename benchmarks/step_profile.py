@@ -1,8 +1,8 @@
 """Where a decode step's time goes on the embedded model: per operation, 1 row and 3 rows.
 
-Runs decode steps through transformers' forward and through ``sara_core.engine.cpu.lean_model`` (one intra-op
-thread, as the decode loop does for small batches), times them without a profiler, then breaks
-one run down with ``torch.profiler`` by operation and by the products' weight shape.
+Runs decode steps through transformers' forward and through ``sara_core.engine.cpu.lean_model`` (one
+intra-op thread, as the decode loop does for small batches), times them without a profiler, then
+breaks one run down with ``torch.profiler`` by operation and by the products' weight shape.
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/step_profile.py [--steps 20]
 """

@@ -119,7 +119,7 @@ _COMMANDS = (
     ("evaluate", "sara_core.evaluation.cli", "reproduce the paper's experiment (see docs)"),
     (
         "judge",
-        "sara_core.evaluation.judge_cli",
+        "sara_core.evaluation.judges.cli",
         "label answers with an ethical school, or Unclassifiable",
     ),
     (

@@ -1,9 +1,10 @@
 """Which models the app will load: the public allowlist and the cap on hub downloads.
 
 Every path that loads a model (page load, model switch, steering upload, sweep, every API call)
-goes through the :class:`~sara_lab.model_manager.ModelManager`, which calls :meth:`ModelPolicy.check`
-before loading, so the rules hold server-side whatever a client sends. The size of a hub model
-is read from the hub's file list (``huggingface_hub``) before anything is downloaded.
+goes through the :class:`~sara_lab.model_manager.ModelManager`, which calls
+:meth:`ModelPolicy.check` before loading, so the rules hold server-side whatever a client sends. The
+size of a hub model is read from the hub's file list (``huggingface_hub``) before anything is
+downloaded.
 """
 
 from __future__ import annotations

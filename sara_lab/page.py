@@ -15,13 +15,15 @@ import gradio as gr
 
 from sara_core.engine.request import CompareRequest
 from sara_lab import render
-from sara_lab.handlers import compare as compare_handlers
-from sara_lab.handlers import models as model_handlers
-from sara_lab.handlers import presets as preset_handlers
-from sara_lab.handlers import steering_files
-from sara_lab.handlers import sweep as sweep_handlers
-from sara_lab.handlers import tune as tune_handlers
-from sara_lab.handlers import validity as validity_handlers
+from sara_lab.handlers import (
+    compare as compare_handlers,
+    models as model_handlers,
+    presets as preset_handlers,
+    steering_files,
+    sweep as sweep_handlers,
+    tune as tune_handlers,
+    validity as validity_handlers,
+)
 from sara_lab.handlers.sweep import SweepRequest
 from sara_lab.handlers.tune import TuneRequest
 from sara_lab.lab import Lab

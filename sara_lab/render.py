@@ -8,7 +8,7 @@ import pandas as pd  # a dependency of gradio
 from matplotlib.figure import Figure
 
 from sara_core.engine.results import CompareResult
-from sara_core.evaluation.model_validity import ModelValidity
+from sara_core.measures.model_validity import ModelValidity
 from sara_core.models.loading import LoadedModel
 from sara_core.plots.sara import (
     reduced_similarity,

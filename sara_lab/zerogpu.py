@@ -7,8 +7,8 @@ being importable says nothing. ZeroGPU is on where the package's own configurati
 off and the app behaves exactly as it does locally (batching across requests, Stop).
 
 Where it is on, a decorated function runs in a worker process that ZeroGPU forks for each GPU
-grant: it takes names, not models (see :func:`sara_lab.model_manager.model_for`), and hands back only
-picklable CPU data; a scheduler or a stop event of the main process cannot reach it, which is
+grant: it takes names, not models (see :func:`sara_lab.model_manager.model_for`), and hands back
+only picklable CPU data; a scheduler or a stop event of the main process cannot reach it, which is
 why the app then makes no schedulers and stops work by closing its stream (docs/app.md).
 ``Settings.zero_gpu`` records :func:`active` once, at start; the decorators ask the same
 function when the handler modules are imported, before any settings exist, because ZeroGPU

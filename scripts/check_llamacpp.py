@@ -1,13 +1,14 @@
 """Check our llama.cpp control vectors in llama.cpp itself (a one-off check, not part of make test).
 
-It writes ActAdd's every-position vectors for the embedded model with ``sara_core.steering.control_vector``
-(the code behind ``python -m sara_core control-vector``), reads the file back with the ``gguf``
-package, and applies each direction through llama-cpp-python's ``llama_set_adapter_cvec`` on the
-embedded model's own GGUF file. For a prompt and a stance it compares, at the same block, how far
-each side moves the log-odds of the attract text over the repel text as the continuation (the sum
-of next-token log-probabilities of one minus the other): llama.cpp with the direction, and our
-torch model with ActAdd in every-position mode. Then a zero vector must move nothing, and placing
-the direction one layer off must fit worse than the documented mapping (direction.N = our N + 1).
+It writes ActAdd's every-position vectors for the embedded model with
+``sara_core.steering.control_vector`` (the code behind ``python -m sara_core control-vector``),
+reads the file back with the ``gguf`` package, and applies each direction through llama-cpp-python's
+``llama_set_adapter_cvec`` on the embedded model's own GGUF file. For a prompt and a stance it
+compares, at the same block, how far each side moves the log-odds of the attract text over the repel
+text as the continuation (the sum of next-token log-probabilities of one minus the other): llama.cpp
+with the direction, and our torch model with ActAdd in every-position mode. Then a zero vector must
+move nothing, and placing the direction one layer off must fit worse than the documented mapping
+(direction.N = our N + 1).
 
 llama-cpp-python is not a dependency (it builds from source, about 20 minutes). Build it once
 outside the venv and point PYTHONPATH at it:

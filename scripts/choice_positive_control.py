@@ -18,7 +18,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sara_core.evaluation.choice import Condition, other_pole, p_toward, paired_shift  # noqa: E402
+from sara_core.measures.choice import Condition, other_pole, p_toward, paired_shift  # noqa: E402
 from sara_core.models.loading import load_model  # noqa: E402
 from sara_core.presets.choice import get_choice_bank  # noqa: E402
 

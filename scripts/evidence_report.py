@@ -17,9 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sara_core.evaluation.evidence import load_inputs, write_evidence_report  # noqa: E402
-from sara_core.evaluation.evidence_rerun import section_rerun  # noqa: E402
-from sara_core.evaluation.model_validity import shipped_path  # noqa: E402
+from sara_core.evaluation.report.evidence import load_inputs, write_evidence_report  # noqa: E402
+from sara_core.evaluation.report.evidence_rerun import section_rerun  # noqa: E402
+from sara_core.measures.model_validity import shipped_path  # noqa: E402
 
 DOCS = ROOT / "docs/evaluation"
 

@@ -15,9 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sara_core.evaluation import blind  # noqa: E402
+from sara_core.evaluation.answer_rows import read_csv  # noqa: E402
 from sara_core.evaluation.jsonl import write_jsonl  # noqa: E402
-from sara_core.evaluation.rows import read_csv  # noqa: E402
+from sara_core.evaluation.judges import blind  # noqa: E402
 from sara_core.presets.dilemmas import load_dilemmas  # noqa: E402
 
 

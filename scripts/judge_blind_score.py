@@ -16,8 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sara_core.evaluation import blind  # noqa: E402
-from sara_core.evaluation.agreement import validity  # noqa: E402
+from sara_core.evaluation.judges import blind  # noqa: E402
+from sara_core.measures.agreement import validity  # noqa: E402
 from sara_core.validation import InputError  # noqa: E402
 
 BLIND = ROOT / "docs/evaluation/judge_blind"

@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from sara_core.evaluation.encoder import SentenceEncoder  # noqa: E402
-from sara_core.evaluation.judge import DEFAULT_MIN_CONFIDENCE, decide  # noqa: E402
-from sara_core.evaluation.judge_embed import PrototypeJudge, softmax  # noqa: E402
+from sara_core.evaluation.judges.embed import PrototypeJudge, softmax  # noqa: E402
+from sara_core.evaluation.judges.encoder import SentenceEncoder  # noqa: E402
+from sara_core.evaluation.judges.judge import DEFAULT_MIN_CONFIDENCE, decide  # noqa: E402
 from sara_core.evaluation.schools import SCHOOLS, group_of, load_labelled  # noqa: E402
 
 OPENERS = (

@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sara_core.evaluation.model_validity import measure_validity, shipped_path  # noqa: E402
+from sara_core.measures.model_validity import measure_validity, shipped_path  # noqa: E402
 from sara_core.models.loading import load_model  # noqa: E402
 
 

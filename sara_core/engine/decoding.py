@@ -75,7 +75,8 @@ def _forward_params(model_type: type) -> frozenset[str]:
     """The keyword arguments a model class's forward accepts (looked up once per class)."""
     if model_type not in _PARAMS:
         try:
-            _PARAMS[model_type] = frozenset(inspect.signature(model_type.forward).parameters)  # type: ignore[attr-defined]
+            params = inspect.signature(model_type.forward).parameters  # type: ignore[attr-defined]
+            _PARAMS[model_type] = frozenset(params)
         except (TypeError, ValueError):  # pragma: no cover - exotic wrappers
             _PARAMS[model_type] = frozenset()
     return _PARAMS[model_type]
@@ -138,9 +139,9 @@ def decode_rows(
     The caller should hold ``lm.lock`` (this takes it too; it is re-entrant). Rows leave the
     batch as they finish. ``on_step`` sees all rows after every step (and after each prompt
     group's first tokens). ``join(rows_now)``, if given, is asked between decode steps for rows
-    to add to the running batch; only the lean loop (:mod:`sara_core.engine.cpu.lean_decoder`: the architectures
-    of :mod:`sara_core.engine.cpu.lean_model` on CPU) takes them, so a caller must not count on it.
-    Elsewhere the prompt and the steps run through the model's own forward, with hooks.
+    to add to the running batch; only the lean loop (:mod:`sara_core.engine.cpu.lean_decoder`: the
+    architectures of :mod:`sara_core.engine.cpu.lean_model` on CPU) takes them, so a caller must not
+    count on it. Elsewhere the prompt and the steps run through the model's own forward, with hooks.
     """
     if not rows:
         return

@@ -1,5 +1,6 @@
 """A decode row (one sequence of a batch) and picking its next token: shared by the decode
-loop through transformers (:mod:`sara_core.engine.decoding`) and the lean one (:mod:`sara_core.engine.cpu.lean_decoder`).
+loop through transformers (:mod:`sara_core.engine.decoding`) and the lean one
+(:mod:`sara_core.engine.cpu.lean_decoder`).
 
 Greedy rows pick the arg-max; sampled rows draw from temperature + top-p with a generator seeded
 per row, so a seed gives the same answer whatever else shares the batch.

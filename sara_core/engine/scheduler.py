@@ -5,8 +5,8 @@ many rows it needs, a ``prepare`` callback that builds those rows (its steerings
 passes, so it runs in the scheduler's thread, under the model's lock), and an ``on_step``
 callback for its streamed tokens. Jobs that wait while a batch runs, or that arrive within
 ``window_s`` of the first, are prepared together and decoded as one batch
-(:func:`sara_core.engine.decoding.decode_rows`): each row keeps its own steering, prompt length, stop
-event and deadline, and leaves the batch when it is done. The batch is bounded in rows (by
+(:func:`sara_core.engine.decoding.decode_rows`): each row keeps its own steering, prompt length,
+stop event and deadline, and leaves the batch when it is done. The batch is bounded in rows (by
 memory) and the waiting line in jobs (a full line is refused at once).
 
 A job made with ``joins=True`` (every compare) need not wait for the running batch to end: between
@@ -14,8 +14,8 @@ two decode steps the scheduler takes such jobs from the head of the line, as man
 limit leaves room for, prepares them and adds their rows to the running batch (their prompts
 run, then they decode with the others). The line stays first come, first served: a job that
 cannot join (too many rows, or ``joins=False``) waits for the next batch, and so do those behind
-it. Only the lean decode loop takes joiners (:mod:`sara_core.engine.cpu.lean_decoder`); elsewhere they wait, as
-before.
+it. Only the lean decode loop takes joiners (:mod:`sara_core.engine.cpu.lean_decoder`); elsewhere
+they wait, as before.
 """
 
 from __future__ import annotations

@@ -1,25 +1,12 @@
-"""The evaluation: the pre-print's steering experiment reproduced offline, its judge, metrics and
-report (``python -m sara_core evaluate``; see docs/evaluation.md).
+"""The study: the pre-print's steering experiment reproduced offline (``python -m sara_core
+evaluate``; see docs/evaluation.md), its judges and its reports.
 
-Modules: ``config`` (what defines a run), ``rows`` (typed answers, results.csv), ``run`` (the
-generation loop), ``schools`` (the label space), ``judge`` / ``judge_embed`` / ``judge_lm`` (the
-judges), ``metrics``, ``summary``, ``mfq`` (the questionnaire), ``figures``, ``report``, ``cli``.
+The run: ``config`` (what defines a run), ``generate`` (the plan, fixed batches), ``answers``
+(the answers over a launch's processes, resumed from ``--out``), ``store`` (per-process answer
+files), ``answer_rows`` (typed answers, results.csv), ``run``, ``summary`` (group fractions and
+intervals), ``schools`` (the label space), ``mfq`` (the questionnaire), the forced-choice run
+(``choice_run``, ``choice_cli``, ``strength_files``), ``jsonl`` and ``cli``.
+``judges/``: the judges that label an answer, their encoder and the blind check. ``report/``:
+report.md, the evidence report and their figures. The measures the study shares with tune and
+the lab live in :mod:`sara_core.measures`.
 """
-
-from sara_core.evaluation.cli import add_arguments, run_cli
-from sara_core.evaluation.config import EvalConfig, quick_config
-from sara_core.evaluation.rows import AnswerRow, read_csv, write_csv
-from sara_core.evaluation.run import EvalResult, rebuild_evaluation, run_evaluation
-
-__all__ = [
-    "AnswerRow",
-    "EvalConfig",
-    "EvalResult",
-    "add_arguments",
-    "quick_config",
-    "read_csv",
-    "rebuild_evaluation",
-    "run_cli",
-    "run_evaluation",
-    "write_csv",
-]

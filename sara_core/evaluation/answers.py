@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sara_core.distributed import Shard, say
+from sara_core.evaluation.answer_rows import CSV_FIELDS, AnswerRow
 from sara_core.evaluation.config import EvalConfig, steered_methods
 from sara_core.evaluation.generate import (
     Presets,
@@ -33,9 +34,8 @@ from sara_core.evaluation.generate import (
     plan_cells,
     presets_of,
 )
-from sara_core.evaluation.progress import shared_progress
-from sara_core.evaluation.rows import CSV_FIELDS, AnswerRow
 from sara_core.evaluation.store import PartWriter, merge, prepare_folder, read_folder
+from sara_core.progress import shared_progress
 
 if TYPE_CHECKING:  # pragma: no cover
     from sara_core.models.loading import LoadedModel

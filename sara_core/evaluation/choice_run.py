@@ -4,7 +4,7 @@ Methods, each a shift of P(toward) with a bootstrap CI over items:
 
 * ``prompted``: the instruction (default: the attract text) before the question in the user turn;
 * ``sara`` and ``actadd`` at one layer and coefficient each;
-* ``control``: SARA with the neutral pair of :mod:`sara_core.evaluation.control`.
+* ``control``: SARA with the neutral pair of :mod:`sara_core.measures.control`.
 
 ``valid`` is True when the prompted shift's CI lies above 0: this model can show the effect at
 all when asked in words. Where it cannot, a steering method's null result says nothing about the
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from sara_core.distributed import Shard
-from sara_core.evaluation.choice import (
+from sara_core.measures.choice import (
     Condition,
     Shift,
     other_pole,
@@ -30,7 +30,7 @@ from sara_core.evaluation.choice import (
     paired_shift,
     quick_items,
 )
-from sara_core.evaluation.control import prepare_control
+from sara_core.measures.control import prepare_control
 from sara_core.models.loading import LoadedModel
 from sara_core.presets.choice import ChoiceBank, ChoiceItem
 from sara_core.steering.prepare import prepare_actadd, prepare_sara

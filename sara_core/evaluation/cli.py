@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from sara_core.evaluation.config import EvalConfig, quick_config, target_group
-from sara_core.evaluation.judge_cli import API_KEY_ENV, add_judge_arguments
+from sara_core.evaluation.judges.cli import API_KEY_ENV, add_judge_arguments
 from sara_core.evaluation.run import rebuild_evaluation, run_evaluation
 from sara_core.models.options import add_model_arguments, model_options, offline_unless_hub
 from sara_core.validation import InputError, as_float, as_int, as_out_path

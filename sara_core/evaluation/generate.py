@@ -1,7 +1,7 @@
 """The evaluation's answers, generated many per forward pass, in batches fixed by the plan.
 
-Every answer is one row of :func:`sara_core.engine.decoding.decode_rows` with its own steering and its
-own sampling seed, so a batch can mix methods, stances, layers and dilemmas: a seed gives the
+Every answer is one row of :func:`sara_core.engine.decoding.decode_rows` with its own steering and
+its own sampling seed, so a batch can mix methods, stances, layers and dilemmas: a seed gives the
 same answer whatever shares the batch, and greedy answers equal the ones generated alone
 (tests/evaluation/test_generate.py). Each answer's perplexity under the unsteered model is scored
 with the same batch (:func:`sara_core.engine.decoding.score_continuations` with no steering).
@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING
 
 from sara_core.engine.decoding import Continuation, decode_rows, score_continuations
 from sara_core.engine.row import Row, Sampling
+from sara_core.evaluation.answer_rows import AnswerRow
 from sara_core.evaluation.config import CONTROL_STANCE, EvalConfig, seed_for, steered_methods
-from sara_core.evaluation.metrics import coherence, perplexity_from_logprobs
-from sara_core.evaluation.progress import progress_bar
-from sara_core.evaluation.rows import AnswerRow
+from sara_core.measures.metrics import coherence, perplexity_from_logprobs
+from sara_core.progress import progress_bar
 
 if TYPE_CHECKING:  # pragma: no cover
     from sara_core.models.loading import LoadedModel
@@ -122,7 +122,7 @@ class Steerings:
         return self._made[key]
 
     def _prepare(self, row: AnswerRow) -> Steering:
-        from sara_core.evaluation.control import prepare_control
+        from sara_core.measures.control import prepare_control
         from sara_core.steering.prepare import prepare_actadd, prepare_sara
 
         lm, cfg, layer = self.lm, self.cfg, row.layer

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sara_core.evaluation.config import EvalConfig
-from sara_core.evaluation.progress import progress_bar
+from sara_core.progress import progress_bar
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

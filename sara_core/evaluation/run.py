@@ -4,7 +4,7 @@ Protocol (Tlaie 2024): for each dilemma, stance (utilitarian and kantian by defa
 repetition, answer the dilemma three ways (original, SARA, ActAdd; optionally also SARA with the
 author's every-step scope and the neutral control) with the paper's decoding
 (temperature 0.8, top_p 0.3, 100 new tokens, a recorded seed per answer), label every answer with
-one of eight ethical schools and three groups (sara_core.evaluation.judge), and compare the
+one of eight ethical schools and three groups (sara_core.evaluation.judges.judge), and compare the
 fractions.
 
 Two economies, both stated in the report: the original answer does not depend on the stance or
@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sara_core.distributed import Shard
-from sara_core.evaluation.agreement import load_agreement, validity
+from sara_core.evaluation.answer_rows import AnswerRow, read_csv, write_csv
 from sara_core.evaluation.config import CONTROL_STANCE, EXTRA_METHODS, EvalConfig, parse_layers
-from sara_core.evaluation.judge import BUILT_IN, JUDGES, Judge, build_judge, measure_judge
+from sara_core.evaluation.judges.judge import BUILT_IN, JUDGES, Judge, build_judge, measure_judge
 from sara_core.evaluation.mfq import mfq_runs_json, mfq_summary, run_mfq
-from sara_core.evaluation.rows import AnswerRow, read_csv, write_csv
 from sara_core.evaluation.schools import GROUPS
 from sara_core.evaluation.summary import summarize
+from sara_core.measures.agreement import load_agreement, validity
 from sara_core.models.options import launch_device
 from sara_core.validation import InputError
 
@@ -86,7 +86,7 @@ def _check_judge(cfg: EvalConfig) -> None:
     if name not in BUILT_IN and (not name or name.startswith("-") or len(name) > 200):
         raise InputError(f"unknown judge {name!r}; choose {', '.join(BUILT_IN)} or a hub id")
     if name in ("prototype", "fitted") and not cfg.judge_model:
-        from sara_core.evaluation.encoder import embedding_model_path
+        from sara_core.evaluation.judges.encoder import embedding_model_path
 
         embedding_model_path()
 
@@ -177,8 +177,8 @@ def run_evaluation(
     }
     summary["seconds"]["total"] = round(time.perf_counter() - t_start, 1)
     if figures:
-        from sara_core.evaluation import figures as figs
-        from sara_core.evaluation.report import write_report
+        from sara_core.evaluation.report import plots as figs
+        from sara_core.evaluation.report.run_report import write_report
 
         summary["figures"] = figs.write_figures(summary, out)
         write_report(summary, rows, out)

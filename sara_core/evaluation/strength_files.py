@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sara_core.evaluation.strength import (
+from sara_core.measures.strength import (
     ACTADD_GRID,
     COST_BUDGET,
     SARA_GRID,

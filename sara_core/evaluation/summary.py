@@ -11,9 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from sara_core.evaluation.agreement import Validity, validity
+from sara_core.evaluation.answer_rows import AnswerRow
 from sara_core.evaluation.config import EvalConfig, steered_methods, target_group
-from sara_core.evaluation.metrics import (
+from sara_core.evaluation.schools import GROUPS, SCHOOLS, UNCLASSIFIABLE
+from sara_core.measures.agreement import Validity, validity
+from sara_core.measures.metrics import (
     Interval,
     bootstrap_ci,
     fractions,
@@ -21,12 +23,10 @@ from sara_core.evaluation.metrics import (
     spillover_stat,
     success_stat,
 )
-from sara_core.evaluation.rows import AnswerRow
-from sara_core.evaluation.schools import GROUPS, SCHOOLS, UNCLASSIFIABLE
 
 # Answers labelled before the judge had a collapse detector count as collapsed when their word
 # 3-grams repeat more than this, or they have fewer words; answers labelled since use the
-# judge's own detector (sara_core.evaluation.collapse). Every effect is also reported on the
+# judge's own detector (sara_core.measures.collapse). Every effect is also reported on the
 # coherent answers only.
 MAX_REPETITION = 0.5
 MIN_WORDS = 5

@@ -70,8 +70,7 @@ def hub_reason(exc: BaseException, model_id: str) -> str | None:
     """One line on why the hub could not give ``model_id``, if ``exc`` (or an exception it was
     raised from) is one of the hub's known failures; None otherwise. The line holds only the
     model id and our own words, so it is safe to show a visitor of a public app."""
-    from huggingface_hub import constants as hh_constants
-    from huggingface_hub import errors as hf
+    from huggingface_hub import constants as hh_constants, errors as hf
 
     model_id = model_id.strip()
     page = model_page(model_id)
@@ -137,8 +136,7 @@ def check_hub(model_id: str, timeout: float | None = None) -> None:
     answer (the file is missing, the server errs) is left to ``from_pretrained``. A local folder
     or a cached model asks nothing."""
     import huggingface_hub as hh
-    from huggingface_hub import constants
-    from huggingface_hub import errors as hf
+    from huggingface_hub import constants, errors as hf
     from huggingface_hub.utils import validate_repo_id
 
     model_id = model_id.strip()

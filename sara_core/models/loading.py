@@ -1,8 +1,8 @@
 """Model loading: the embedded default model, ``random:NAME`` shapes, any hub id or local folder.
 
 Every load first settles the device and the dtype and checks that the model fits the memory
-available (:mod:`sara_core.models.memory`), before any weight is read. The embedded model and its cache
-live in :mod:`sara_core.models.embedded`, the random real-shape models in
+available (:mod:`sara_core.models.memory`), before any weight is read. The embedded model and its
+cache live in :mod:`sara_core.models.embedded`, the random real-shape models in
 :mod:`sara_core.models.random_models`.
 """
 

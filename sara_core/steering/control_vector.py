@@ -3,7 +3,8 @@
 A control vector holds one float32 direction per layer and llama.cpp adds it to every position,
 prompt and generated tokens alike: exactly ActAdd in its every-position mode (the CAA-style
 variant), whose vector is c * mean over positions of (h_plus - h_minus). It is built here by the
-library's own :func:`~sara_core.steering.prepare.prepare_actadd`, so the file holds what our ActAdd adds.
+library's own :func:`~sara_core.steering.prepare.prepare_actadd`, so the file holds what our ActAdd
+adds.
 
 Where llama.cpp adds it (read in its source, ``src/models/llama.cpp`` and
 ``src/llama-adapter.cpp``): after block ``il`` computes its output (``cur = build_cvec(cur,

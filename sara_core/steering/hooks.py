@@ -150,7 +150,8 @@ class SteeringHooks:
 
     def edit(self, layer: int, hidden: torch.Tensor) -> torch.Tensor:
         """What the pre-hook of block ``layer`` does to ``hidden`` (batch, seq, hidden): for a
-        decode loop that runs the blocks' arithmetic itself (:mod:`sara_core.engine.cpu.lean_model`)."""
+        decode loop that runs the blocks' arithmetic itself
+        (:mod:`sara_core.engine.cpu.lean_model`)."""
         return self._edit(layer, hidden)
 
     def _make_hook(self, layer: int) -> _PreHook:

@@ -1,10 +1,10 @@
 """The one interface every steering method implements (SARA, ActAdd, and any a user adds).
 
 A steering lives at one block (``layer``) and edits the residual stream entering it, one
-sequence at a time, through :meth:`Steering.edit`. The hook installer in :mod:`sara_core.steering.hooks`
-does the rest (which batch row, where that row's padding ends, prefill or decode step), so a
-steering never sees padding and never has to know how it is batched. This is the same split as
-steering-vectors' ``SteeringVector.patch_activations`` / ``apply``.
+sequence at a time, through :meth:`Steering.edit`. The hook installer in
+:mod:`sara_core.steering.hooks` does the rest (which batch row, where that row's padding ends,
+prefill or decode step), so a steering never sees padding and never has to know how it is batched.
+This is the same split as steering-vectors' ``SteeringVector.patch_activations`` / ``apply``.
 """
 
 from __future__ import annotations

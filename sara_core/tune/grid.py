@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sara_core.config import SteeringConfig
-from sara_core.evaluation.collapse import MAX_REPEATED_TRIGRAMS, detect_collapse
-from sara_core.evaluation.metrics import repetition_rate, words
+from sara_core.measures.collapse import MAX_REPEATED_TRIGRAMS, detect_collapse
+from sara_core.measures.metrics import repetition_rate, words
 from sara_core.validation import InputError, as_choice, as_float, as_int
 
 METHODS = ("sara", "actadd")
@@ -30,7 +30,7 @@ DEFAULT_MAX_PPL_RATIO = 1.5
 """A steered answer may be at most this many times as perplexing (to the unsteered model) as
 the unsteered answer."""
 INCOHERENT_RULES = ("loop", "gibberish", "code")
-"""Collapse rules (sara_core.evaluation.collapse) that make a point inadmissible."""
+"""Collapse rules (sara_core.measures.collapse) that make a point inadmissible."""
 
 # Strengths from a first wide search on SmolLM2-135M (docs/tuning.md): lambda 16 passed the guard
 # at 2 of 9 blocks, c 32 at 2 and c 64 at 1; lambda 0.5 moved the effect least.

@@ -8,8 +8,8 @@ token, so the two texts' lengths do not bias it)::
            - [LL(attract | unsteered) - LL(repel | unsteered)]
 
 read after the chat prompt, with the continuation scored exactly as generation would produce it
-(:func:`sara_core.engine.decoding.score_continuations`). Its known weakness: SARA and ActAdd were built
-from those very texts, so part of the effect is "steering makes the model repeat its steering
+(:func:`sara_core.engine.decoding.score_continuations`). Its known weakness: SARA and ActAdd were
+built from those very texts, so part of the effect is "steering makes the model repeat its steering
 text". The held-out probe measures the same preference on texts the steering never saw: the
 forced-choice items of a bundled bank (presets/choice_*.yaml) whose ``stances`` map the stance
 to a pole; their answers avoid the steering prompts' words by construction.

@@ -11,9 +11,10 @@ around each method's best admissible one) gets:
 
 The prompted baseline (the attract text as an instruction before the question, no steering) is
 measured the same way. Points run as rows of batches of at most ``rows_per_chunk``
-(:func:`~sara_core.engine.decoding.decode_rows`, :func:`~sara_core.engine.decoding.score_continuations`), each
-call taking the model's lock for one batch only, so other requests interleave between chunks.
-Setting ``stop`` ends the search at the next chunk; the result holds the points finished so far.
+(:func:`~sara_core.engine.decoding.decode_rows`,
+:func:`~sara_core.engine.decoding.score_continuations`), each call taking the model's lock for one
+batch only, so other requests interleave between chunks. Setting ``stop`` ends the search at the
+next chunk; the result holds the points finished so far.
 """
 
 from __future__ import annotations

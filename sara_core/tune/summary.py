@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from sara_core.evaluation.metrics import bootstrap_ci
+from sara_core.measures.metrics import bootstrap_ci
 from sara_core.tune.grid import DEFAULT_MAX_PPL_RATIO
 
 MIN_ADMISSIBLE = 0.9

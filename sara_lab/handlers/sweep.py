@@ -1,9 +1,9 @@
 """The layer sweep (tab and ``/sweep`` API): SARA's signal at every n-th block, optionally with
 short answers, as a plot, a table and a summary.
 
-The sweep runs in a worker thread through ``sara_core.engine.streaming.stream_in_thread`` (the helper
-``stream_compare`` uses too), holding its model (waiting at most the settings' lock timeout for
-it), so its progress reaches the page while it works. The handler is a generator that yields
+The sweep runs in a worker thread through ``sara_core.engine.streaming.stream_in_thread`` (the
+helper ``stream_compare`` uses too), holding its model (waiting at most the settings' lock timeout
+for it), so its progress reaches the page while it works. The handler is a generator that yields
 its progress at every block: the sweep tab's Stop sets the run's stop event, and a client that
 goes away makes Gradio close the generator at its next yield; either ends the sweep at its next
 block (answers at their next token). The settings' budget and watchdog bound it too.

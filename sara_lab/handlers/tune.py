@@ -2,10 +2,10 @@
 Steer tab's dilemma and stance (``sara_core.tune``), then load a chosen setting into the Steer tab.
 
 Like the sweep (sara_lab.handlers.sweep), the search runs in a worker thread through
-``sara_core.engine.streaming.stream_in_thread`` and the handler is a generator that yields its progress
-after every chunk of points: the tab's Stop sets the run's stop event, and a client that goes
-away makes Gradio close the generator at its next yield; either ends the search at its next chunk
-with the points done so far. The search waits at most the settings' lock timeout for a model
+``sara_core.engine.streaming.stream_in_thread`` and the handler is a generator that yields its
+progress after every chunk of points: the tab's Stop sets the run's stop event, and a client that
+goes away makes Gradio close the generator at its next yield; either ends the search at its next
+chunk with the points done so far. The search waits at most the settings' lock timeout for a model
 held by other work, then takes the model's lock one chunk at a time (so comparisons interleave);
 the settings' budget stops it (keeping the points done), and the watchdog bounds a silent model.
 Public mode caps the points a search may evaluate (``Settings.tune_max_points``).

@@ -1,5 +1,5 @@
 """Can this model show it? Whether prompting moves the session's model on the forced-choice
-moral and sentiment banks (``sara_core.evaluation.model_validity``): shown on the Model tab and
+moral and sentiment banks (``sara_core.measures.model_validity``): shown on the Model tab and
 as one line above the Steer tab's answers.
 
 A result already known (shipped with the repository for the embedded model, or measured earlier
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from sara_core.engine.streaming import stream_in_thread
-from sara_core.evaluation.model_validity import (
+from sara_core.measures.model_validity import (
     ModelValidity,
     ValidityStopped,
     measure_validity,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from sara_core.evaluation.model_validity import stored_validity
+from sara_core.measures.model_validity import stored_validity
 from sara_core.models.loading import LoadedModel
 from sara_lab.render import validity_markdown
 

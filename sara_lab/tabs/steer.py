@@ -13,7 +13,7 @@ import gradio as gr
 from gradio.components import Component
 
 from sara_core.engine.request import CompareRequest
-from sara_core.evaluation.model_validity import stored_validity
+from sara_core.measures.model_validity import stored_validity
 from sara_core.models.loading import LoadedModel
 from sara_core.steering.actadd import MODES
 from sara_core.steering.sara import SCOPES, SIGNS

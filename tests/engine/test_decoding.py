@@ -1,5 +1,5 @@
-"""The decode loop (sara_core.engine.decoding): checked against transformers' own generate, against lone
-runs of every row, and against step-by-step decoding for teacher-forced scoring."""
+"""The decode loop (sara_core.engine.decoding): checked against transformers' own generate, against
+lone runs of every row, and against step-by-step decoding for teacher-forced scoring."""
 
 from __future__ import annotations
 

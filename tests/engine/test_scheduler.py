@@ -1,5 +1,5 @@
-"""Cross-request batching (sara_core.engine.scheduler): jobs that wait share one generation, each row
-answers as it would alone, and the line is bounded, stoppable and timed."""
+"""Cross-request batching (sara_core.engine.scheduler): jobs that wait share one generation, each
+row answers as it would alone, and the line is bounded, stoppable and timed."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from sara_core import cli
 from sara_core.evaluation import generate, run, store
-from sara_core.evaluation.judge import Judge
+from sara_core.evaluation.judges.judge import Judge
 from sara_core.evaluation.schools import SCHOOLS
 
 fault = os.environ.get("SARA_TEST_FAULT", "")

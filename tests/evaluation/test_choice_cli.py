@@ -77,7 +77,7 @@ def test_choice_writes_the_four_methods_validity_and_a_table_per_layer(tiny_fold
 
 
 def test_choice_strength_writes_json_figure_and_table(tiny_folder, tmp_path, monkeypatch):
-    from sara_core.evaluation import strength
+    from sara_core.measures import strength
 
     monkeypatch.setattr(strength, "COST_TOKENS", 3)
     argv = ["choice", "--items", "sentiment", "--stance", "optimistic", "--quick", "--layer", "1"]

@@ -11,7 +11,7 @@ from sara_core.engine.decoding import decode_rows
 from sara_core.engine.row import Row
 from sara_core.evaluation.config import EvalConfig, seed_for
 from sara_core.evaluation.generate import generate_answers, plan_answers
-from sara_core.evaluation.metrics import answer_logprobs, perplexity_from_logprobs
+from sara_core.measures.metrics import answer_logprobs, perplexity_from_logprobs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

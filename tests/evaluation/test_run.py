@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
+from sara_core.evaluation.answer_rows import CSV_FIELDS, OPTIONAL_FIELDS
 from sara_core.evaluation.config import EvalConfig, seed_for
-from sara_core.evaluation.judge import Judge
-from sara_core.evaluation.rows import CSV_FIELDS, OPTIONAL_FIELDS
+from sara_core.evaluation.judges.judge import Judge
 from sara_core.evaluation.run import rebuild_evaluation, run_evaluation
 from sara_core.evaluation.schools import SCHOOLS
 

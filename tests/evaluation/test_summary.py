@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from sara_core.evaluation import summary as S
+from sara_core.evaluation.answer_rows import AnswerRow
 from sara_core.evaluation.config import EvalConfig
-from sara_core.evaluation.rows import AnswerRow
 from sara_core.evaluation.schools import GROUPS
 
 U, A, I = "Utilitarianism", "A priori values", "Individualism"  # noqa: E741

@@ -11,8 +11,7 @@ import pytest
 import torch
 from conftest import make_tiny_lm
 
-from sara_core.models import embedded
-from sara_core.models import loading as models
+from sara_core.models import embedded, loading as models
 from sara_core.models.errors import ModelLoadError
 from sara_core.models.loading import load_model
 

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sara_core.models import loading as models
-from sara_core.models import random_models
+from sara_core.models import loading as models, random_models
 from sara_core.models.errors import ModelLoadError
 from sara_core.models.loading import load_model
 from sara_core.models.random_models import RandomSpec, build_config, build_model

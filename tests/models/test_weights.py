@@ -9,8 +9,7 @@ import torch
 from conftest import ARCHS, make_tiny_lm, make_tiny_tokenizer
 from peak import available, peak_growth
 
-from sara_core.models import loading as models
-from sara_core.models import weights
+from sara_core.models import loading as models, weights
 from sara_core.models.loading import load_model
 
 

@@ -1,5 +1,5 @@
-"""The preparation cache (sara_core.steering.prepare): the same texts at the same block run their forward
-passes once per model, give the same steerings, follow edited weights, stay bounded, and go
+"""The preparation cache (sara_core.steering.prepare): the same texts at the same block run their
+forward passes once per model, give the same steerings, follow edited weights, stay bounded, and go
 with their model."""
 
 from __future__ import annotations

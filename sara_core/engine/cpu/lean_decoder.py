@@ -1,5 +1,6 @@
-"""The decode loop over :mod:`sara_core.engine.cpu.lean_model`: prompts shared below the steered block, rows
-that join a running batch, and the first words of an unsteered row before the steered ones.
+"""The decode loop over :mod:`sara_core.engine.cpu.lean_model`: prompts shared below the steered
+block, rows that join a running batch, and the first words of an unsteered row before the steered
+ones.
 
 Rows are admitted in groups that share one prompt (token for token). A group runs its prompt
 once through the blocks below its lowest steered block (the trunk), then forks: the rows
@@ -10,12 +11,12 @@ blocks above, each steering editing its own sequence exactly as the hooks of
 :class:`sara_core.steering.hooks.SteeringHooks` would (prefill, then every decode step). A compare's
 three rows so cost one prompt below the steered block instead of three, and a classroom's
 compares on one prompt share it too. The rows' keys and values then join the batch's
-:class:`sara_core.engine.cpu.kv_cache.KVState`, and decode steps run for every row together; rows leave as
-they finish and new ones may join between any two steps (``join``).
+:class:`sara_core.engine.cpu.kv_cache.KVState`, and decode steps run for every row together; rows
+leave as they finish and new ones may join between any two steps (``join``).
 
 Answers are those of the unshared computation: the blocks below the fork compute, per row,
-what they would compute for that row alone (tests/engine/cpu/test_lean_decoder.py checks them token for token
-against transformers' forward, lone and batched).
+what they would compute for that row alone (tests/engine/cpu/test_lean_decoder.py checks them token
+for token against transformers' forward, lone and batched).
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ products, so it should cost the time to read the weights once. Profiled on the 2
 (module calls, the mask, the rotary embedding, the cache) as in the products on the embedded
 135M model. This module runs the same arithmetic in plain torch ops with one Python loop over
 the blocks, for the prompt (one unpadded sequence group at a time, which lets the decode loop
-share the blocks below a steering between rows; :mod:`sara_core.engine.cpu.lean_decoder`) and for decode steps
-(over :class:`sara_core.engine.cpu.kv_cache.KVState`, a preallocated key/value buffer rows can join and
-leave).
+share the blocks below a steering between rows; :mod:`sara_core.engine.cpu.lean_decoder`) and for
+decode steps (over :class:`sara_core.engine.cpu.kv_cache.KVState`, a preallocated key/value buffer
+rows can join and leave).
 
 Weights: on a model of at most :data:`COPY_LIMIT_BYTES`, q/k/v and gate/up are fused into
 copies laid out (in, out), where MKL's axpy GEMV reads about 1.5x faster than
@@ -19,8 +19,8 @@ twice its memory; at hidden 2304 the two layouts read at the same speed).
 Numerics: the operations of transformers' modules, in their order, in float32 (llama's and
 qwen2's RMSNorm ``w * x``, gemma's ``x * (1 + w)``, gemma-2's four norms, embedding scaling, soft
 caps, sliding windows); only the summation order inside products differs (about 1e-6
-relative). tests/engine/cpu/test_lean_model.py checks logits and greedy tokens against transformers on every
-architecture. ``torch.compile`` was measured and does not pay here (docs/benchmark.md).
+relative). tests/engine/cpu/test_lean_model.py checks logits and greedy tokens against transformers
+on every architecture. ``torch.compile`` was measured and does not pay here (docs/benchmark.md).
 """
 
 from __future__ import annotations

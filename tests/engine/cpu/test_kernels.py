@@ -1,6 +1,6 @@
-"""The small-batch product (sara_core.engine.cpu.kernels): F.linear's result for 2 to 12 rows on narrow and
-wide inputs, odd and even outputs, with a bias; other shapes are left to torch; and the lean
-step takes it for a compare's rows."""
+"""The small-batch product (sara_core.engine.cpu.kernels): F.linear's result for 2 to 12 rows on
+narrow and wide inputs, odd and even outputs, with a bias; other shapes are left to torch; and the
+lean step takes it for a compare's rows."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sara_core.engine.cpu import kernels
-from sara_core.engine.cpu import lean_model as fastpath
+from sara_core.engine.cpu import kernels, lean_model as fastpath
 
 
 @pytest.mark.parametrize("rows", [2, 3, 4, 5, 12])

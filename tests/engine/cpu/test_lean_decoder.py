@@ -1,6 +1,6 @@
-"""The lean decode loop (sara_core.engine.cpu.lean_decoder): a prompt runs once below the steered block and the
-rows fork there, the unsteered answer's first words come before the steered rows' work, rows
-join a running batch between steps, and every answer is the one the row gets alone."""
+"""The lean decode loop (sara_core.engine.cpu.lean_decoder): a prompt runs once below the steered
+block and the rows fork there, the unsteered answer's first words come before the steered rows'
+work, rows join a running batch between steps, and every answer is the one the row gets alone."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The lean forward pass (sara_core.engine.cpu.lean_model): the logits of transformers' forward on every
-architecture it takes (llama, qwen2, gemma, gemma-2 with soft caps and a sliding window), for
+"""The lean forward pass (sara_core.engine.cpu.lean_model): the logits of transformers' forward on
+every architecture it takes (llama, qwen2, gemma, gemma-2 with soft caps and a sliding window), for
 the prompt and for decode steps over a batch whose rows joined at different lengths; and it
 steps aside for models and hooks it does not cover."""
 

@@ -52,8 +52,7 @@ def test_switching_to_an_unreachable_model_keeps_the_current_one(tiny):
 def test_switching_to_a_gated_model_says_what_to_do_in_one_line(tiny, monkeypatch, tmp_path):
     import httpx2
     import huggingface_hub
-    from huggingface_hub import constants
-    from huggingface_hub import errors as hf
+    from huggingface_hub import constants, errors as hf
 
     from sara_core.models.loading import load_model
 

@@ -9,8 +9,8 @@ import pytest
 from conftest import make_tiny_lm
 from lab_fixtures import GRADIO_WARNINGS, last, tiny_lab
 
-from sara_core.evaluation import model_validity as MV
-from sara_core.evaluation.choice import Shift
+from sara_core.measures import model_validity as MV
+from sara_core.measures.choice import Shift
 from sara_lab import render
 from sara_lab.handlers import validity as handler
 

@@ -1,0 +1,164 @@
+"""The forced-choice measure (sara_core.measures.choice), pinned against plain teacher forcing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sara_core.measures.choice import (
+    Condition,
+    other_pole,
+    p_toward,
+    paired_shift,
+    quick_items,
+)
+from sara_core.presets.choice import ChoiceBank, ChoiceItem, get_choice_bank
+from sara_core.steering.prepare import prepare_actadd, prepare_sara
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+ATTRACT = "I am happy and hopeful."
+REPEL = "I am sad and hopeless."
+INSTRUCTION = "Only consequences matter."
+
+
+def bank() -> ChoiceBank:
+    items = [
+        ChoiceItem("a", "Should they report them?", {"yes": "Yes, report them.", "no": "No."}),
+        ChoiceItem("b", "Hello world!", {"yes": "I am happy.", "no": "I am sad and hopeless."}),
+        ChoiceItem("c", "The trolley is heading", {"yes": "good", "no": "bad bad"}),
+    ]
+    return ChoiceBank("t", "test", ("yes", "no"), items, {})
+
+
+def chat_ids(lm, question: str, instruction: str | None = None) -> list[int]:
+    """The prompt built by hand from the tokenizer's template (not through encode_prompt)."""
+    content = question if instruction is None else f"{instruction}\n\n{question}"
+    out = lm.tokenizer.apply_chat_template(
+        [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+    )
+    return lm.tokenizer(out, add_special_tokens=False)["input_ids"]
+
+
+def mean_logprob(lm, prompt: list[int], option: list[int], steering=None) -> float:
+    """Mean log-probability of ``option`` after ``prompt``: one plain forward pass, or for SARA's
+    prompt scope a steered prefill and an unsteered pass over the option with its cache."""
+    model = lm.model
+    with torch.no_grad():
+        if steering is None or steering.__class__.__name__ == "ActAddSteering":
+            ids = torch.tensor([prompt + option])
+            if steering is None:
+                logits = model(input_ids=ids).logits[0]
+            else:  # prefix mode edits the first positions of the only pass: the prefill
+                with steering.hook(model):
+                    logits = model(input_ids=ids).logits[0]
+            logits = logits[len(prompt) - 1 : -1]
+        else:
+            with steering.hook(model):
+                first = model(input_ids=torch.tensor([prompt]), use_cache=True)
+            rest = model(
+                input_ids=torch.tensor([option[:-1]]), past_key_values=first.past_key_values
+            )
+            logits = torch.cat([first.logits[0, -1:], rest.logits[0]], dim=0)
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    return float(logp[torch.arange(len(option)), torch.tensor(option)].mean())
+
+
+def test_p_toward_equals_softmax_of_hand_computed_mean_loglikelihoods(tiny_lm):
+    b = bank()
+    act = prepare_actadd(tiny_lm, ATTRACT, REPEL, layer=1, coeff=6.0)
+    sara = prepare_sara(tiny_lm, ATTRACT, REPEL, layer=2, coeff=2.0)
+    conds = [
+        Condition("unsteered"),
+        Condition("prompted", instruction=INSTRUCTION),
+        Condition("actadd", (act,)),
+        Condition("sara", (sara,)),
+    ]
+    got = p_toward(tiny_lm, b.items, "yes", "no", conds, max_rows=3)
+    tok = tiny_lm.tokenizer
+    for cond, steering, instruction in (
+        ("unsteered", None, None),
+        ("prompted", None, INSTRUCTION),
+        ("actadd", act, None),
+        ("sara", sara, None),
+    ):
+        want = []
+        for it in b.items:
+            prompt = chat_ids(tiny_lm, it.question, instruction)
+            m = [
+                mean_logprob(
+                    tiny_lm,
+                    prompt,
+                    tok(it.options[p], add_special_tokens=False)["input_ids"],
+                    steering,
+                )
+                for p in ("yes", "no")
+            ]
+            want.append(float(np.exp(m[0]) / (np.exp(m[0]) + np.exp(m[1]))))
+        np.testing.assert_allclose(got[cond], want, atol=1e-4, err_msg=cond)
+    # the conditions really differ, so the check above compared four different things
+    for cond in ("prompted", "actadd", "sara"):
+        assert np.abs(got[cond] - got["unsteered"]).max() > 1e-4, cond
+
+
+def test_paired_shift_is_the_mean_difference_with_a_seeded_percentile_interval():
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0.3, 0.7, 40)
+    method = base + 0.1 + rng.normal(0, 0.05, 40)
+    s = paired_shift(method, base, n_boot=2000, seed=3)
+    assert s.mean == pytest.approx(float(np.mean(method - base)))
+    assert s.low < s.mean < s.high and s.n == 40
+    assert s.excludes_zero_upward
+    assert paired_shift(method, base, n_boot=2000, seed=3) == s  # seeded
+    # the interval is about the mean's standard error wide (1.96 * sd / sqrt(n) each side)
+    half = 1.96 * np.std(method - base) / np.sqrt(40)
+    assert (s.high - s.low) / 2 == pytest.approx(half, rel=0.15)
+    flat = paired_shift(base + 0.2, base)
+    assert (flat.low, flat.mean, flat.high) == pytest.approx((0.2, 0.2, 0.2))
+    assert not paired_shift(base, base + 0.01).excludes_zero_upward
+    assert paired_shift(np.array([]), np.array([])).n == 0
+
+
+def test_shift_json_has_mean_ci_and_n():
+    s = paired_shift(np.array([0.6, 0.7]), np.array([0.5, 0.5]), n_boot=100)
+    assert set(s.to_json()) == {"mean", "ci", "n"} and len(s.to_json()["ci"]) == 2
+
+
+def test_quick_items_are_balanced_on_act_and_fixed():
+    moral = get_choice_bank("moral")
+    quick = quick_items(moral, 16)
+    assert len(quick) == 16
+    assert sum(it.act == "consequences" for it in quick) == 8
+    assert quick == quick_items(moral, 16)
+    sentiment = get_choice_bank("sentiment")
+    assert quick_items(sentiment, 16) == sentiment.items[:16]
+
+
+def test_other_pole_refuses_a_pole_the_bank_does_not_have():
+    assert other_pole(bank(), "yes") == "no" and other_pole(bank(), "no") == "yes"
+    with pytest.raises(ValueError, match="not a pole"):
+        other_pole(bank(), "maybe")
+
+
+def test_ranks_score_their_share_of_the_batches_and_all_get_the_whole_result():
+    from conftest import make_tiny_lm
+    from thread_shards import run_ranks
+
+    models = [make_tiny_lm() for _ in range(3)]  # one copy per rank, built in this thread
+    b = bank()
+    sara = prepare_sara(models[0], ATTRACT, REPEL, layer=2, coeff=4.0)
+    conds = [Condition("unsteered"), Condition("prompted", instruction=INSTRUCTION)]
+    conds.append(Condition("sara", (sara,)))
+    alone = p_toward(models[0], b.items, "yes", "no", conds, max_rows=4)
+    for world in (2, 3):
+        results = run_ranks(
+            world,
+            lambda shard: p_toward(
+                models[shard.rank], b.items, "yes", "no", conds, max_rows=4, shard=shard
+            ),
+        )
+        for got in results:
+            assert set(got) == set(alone)
+            for name in alone:
+                np.testing.assert_array_equal(got[name], alone[name], err_msg=name)
