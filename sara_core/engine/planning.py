@@ -1,8 +1,9 @@
 """Planning a comparison: validate the request, then build its two steerings.
 
 :func:`plan_compare` checks everything before any work, so bad input fails at the call with a
-message a user can act on; :func:`build_steerings` is the one resolver for prepared (uploaded)
-steerings.
+message a user can act on; :func:`build_steerings` makes both steerings, through
+:func:`sara_steering` and :func:`actadd_steering`: the one resolver of prepared (uploaded, saved)
+steerings, which serve uses too.
 """
 
 from __future__ import annotations
@@ -122,19 +123,46 @@ class BuiltSteerings:
 def build_steerings(lm: LoadedModel, plan: ComparePlan) -> BuiltSteerings:
     """Both steerings for a plan: new ones from the texts, or the prepared ones with this
     request's coefficients and options; a prepared file holding one of them gets the other
-    computed from the texts. The one resolver for uploaded steerings."""
+    computed from the texts."""
     c, t, layer = plan.config, plan.texts, plan.layer
     p = plan.prepared or PreparedSteerings()
     t0 = time.perf_counter()
-    if p.sara is None:
-        sara = prepare_sara(lm, t.attract, t.repel, layer, c.sara_coeff, c.k, c.sign, c.scope)
-    else:
-        sara = SaraSteering(
-            p.sara.attract_acts, p.sara.repel_acts, layer, c.sara_coeff, c.k, c.sign, c.scope
-        )
+    sara = sara_steering(lm, t.attract, t.repel, layer, c, p.sara)
     t1 = time.perf_counter()
-    if p.actadd is None:
-        actadd = prepare_actadd(lm, t.attract, t.repel, layer, c.actadd_coeff, c.actadd_mode)
-    else:
-        actadd = ActAddSteering(p.actadd.diff, layer, c.actadd_coeff, c.actadd_mode)
+    actadd = actadd_steering(lm, t.attract, t.repel, layer, c, p.actadd)
     return BuiltSteerings(sara, actadd, t1 - t0, time.perf_counter() - t1)
+
+
+def sara_steering(
+    lm: LoadedModel,
+    attract: str,
+    repel: str,
+    layer: int,
+    config: SteeringConfig,
+    prepared: SaraSteering | None = None,
+) -> SaraSteering:
+    """SARA at ``layer`` with ``config``'s coefficient, k, sign and scope: from a prepared
+    (uploaded, saved) steering's activations, else from the texts through the preparation
+    cache. The one resolver of a saved SARA steering (the app, the CLI and serve)."""
+    c = config
+    if prepared is None:
+        return prepare_sara(lm, attract, repel, layer, c.sara_coeff, c.k, c.sign, c.scope)
+    return SaraSteering(
+        prepared.attract_acts, prepared.repel_acts, layer, c.sara_coeff, c.k, c.sign, c.scope
+    )
+
+
+def actadd_steering(
+    lm: LoadedModel,
+    attract: str,
+    repel: str,
+    layer: int,
+    config: SteeringConfig,
+    prepared: ActAddSteering | None = None,
+) -> ActAddSteering:
+    """ActAdd at ``layer`` with ``config``'s coefficient and mode: from a prepared steering's
+    difference, else from the texts through the preparation cache."""
+    c = config
+    if prepared is None:
+        return prepare_actadd(lm, attract, repel, layer, c.actadd_coeff, c.actadd_mode)
+    return ActAddSteering(prepared.diff, layer, c.actadd_coeff, c.actadd_mode)

@@ -4,9 +4,10 @@ Two steps, as in the library's ``plan_compare`` / ``build_steerings``: :meth:`Re
 checks everything against the model before any work (a 400 for an unknown stance, a block the
 model lacks, equal attract and repel, a k too large, a bad steering file), and
 :meth:`Resolver.build` makes the steering, which needs forward passes (it runs in the batch
-scheduler's thread, under the model's lock). Activations are built by the library's own
-``prepare_sara`` / ``prepare_actadd`` and kept in a small cache keyed by texts and block, so a
-server default or a popular stance costs its forward passes once.
+scheduler's thread, under the model's lock) through the library's one resolver
+(:func:`sara_core.engine.planning.sara_steering` / ``actadd_steering``), whose preparation cache
+keeps the activations, so a server default or a popular stance costs its forward passes once.
+Steering files read from the server's folder are kept by path, size and time.
 
 A request's steering replaces the default entirely; ``{"method": "none"}`` turns steering off.
 """
@@ -21,17 +22,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from sara_core.config import SteeringConfig
+from sara_core.engine.planning import actadd_steering, sara_steering
 from sara_core.models.loading import LoadedModel
 from sara_core.presets.stances import Stance, get_stance
 from sara_core.prompts import check_text, encode_steering_text
 from sara_core.serve.errors import bad_request, from_input_error
 from sara_core.serve.schema import SteeringRequest
-from sara_core.steering.actadd import ActAddSteering
 from sara_core.steering.interface import Steering
-from sara_core.steering.prepare import prepare_actadd, prepare_sara
 from sara_core.steering.sara import SaraSteering
 from sara_core.steering.saved import SavedSteering, load_steering
 from sara_core.validation import InputError, same_text
@@ -39,7 +37,7 @@ from sara_core.validation import InputError, same_text
 FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 """A steering file's name in a request: a plain name inside the server's folder, no path."""
 SUFFIX = ".safetensors"
-CACHE_ENTRIES = 64
+FILE_CACHE_ENTRIES = 64
 
 
 @dataclass(frozen=True)
@@ -80,7 +78,7 @@ NONE = SteeringPlan("none")
 
 
 class Resolver:
-    """Plans and builds steerings for one model; holds the default and the activation cache."""
+    """Plans and builds steerings for one model; holds the default and the files it has read."""
 
     def __init__(
         self,
@@ -254,34 +252,24 @@ class Resolver:
     # -- building (forward passes: the scheduler's thread, under the model's lock) ------------
 
     def build(self, plan: SteeringPlan) -> tuple[Steering, ...]:
-        """The steering of a plan, ready for a decode row (a fresh object per request)."""
+        """The steering of a plan, ready for a decode row (a fresh object per request): the
+        library's own resolver, so activations come from the model's preparation cache."""
         if plan.method == "none":
             return ()
+        cfg = SteeringConfig(
+            sara_coeff=plan.coeff,
+            actadd_coeff=plan.coeff,
+            k=plan.k,
+            scope=plan.scope,
+            sign=plan.sign,
+            actadd_mode=plan.actadd_mode,
+        )
+        saved = plan.saved
         if plan.method == "sara":
-            a, r = self._sara_acts(plan)
-            return (SaraSteering(a, r, plan.layer, plan.coeff, plan.k, plan.sign, plan.scope),)
-        return (ActAddSteering(self._actadd_diff(plan), plan.layer, plan.coeff, plan.actadd_mode),)
-
-    def _sara_acts(self, plan: SteeringPlan) -> tuple[torch.Tensor, torch.Tensor]:
-        if plan.saved is not None and plan.saved.sara is not None:
-            return plan.saved.sara.attract_acts, plan.saved.sara.repel_acts
-        key = ("sara", plan.attract, plan.repel, plan.layer)
-        acts = self._cached(key)
-        if acts is None:
-            s = prepare_sara(self.lm, plan.attract, plan.repel, plan.layer)
-            acts = (s.attract_acts, s.repel_acts)
-            self._store(key, acts)
-        return acts
-
-    def _actadd_diff(self, plan: SteeringPlan) -> torch.Tensor:
-        if plan.saved is not None and plan.saved.actadd is not None:
-            return plan.saved.actadd.diff
-        key = ("actadd", plan.attract, plan.repel, plan.layer)
-        diff = self._cached(key)
-        if diff is None:
-            diff = prepare_actadd(self.lm, plan.attract, plan.repel, plan.layer).diff
-            self._store(key, diff)
-        return diff
+            held = saved.sara if saved is not None else None
+            return (sara_steering(self.lm, plan.attract, plan.repel, plan.layer, cfg, held),)
+        held_actadd = saved.actadd if saved is not None else None
+        return (actadd_steering(self.lm, plan.attract, plan.repel, plan.layer, cfg, held_actadd),)
 
     def _cached(self, key: tuple) -> Any:
         with self._lock:
@@ -293,7 +281,7 @@ class Resolver:
     def _store(self, key: tuple, value: Any) -> None:
         with self._lock:
             self._cache[key] = value
-            while len(self._cache) > CACHE_ENTRIES:
+            while len(self._cache) > FILE_CACHE_ENTRIES:
                 self._cache.popitem(last=False)
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from sara_core.presets.dilemmas import Dilemma, load_dilemmas, merge_dilemmas
-from sara_core.presets.paper import PAPER_PREFIX
+from sara_core.presets.paper import PAPER_ATTRACT, PAPER_DILEMMA, PAPER_PREFIX, PAPER_REPEL
 from sara_core.presets.stances import Stance, load_stances, merge_stances
 from sara_core.presets.user import load_user_presets
 
@@ -24,13 +24,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sara_lab")
 
-# Fallbacks used only if the bundled preset files cannot be read (they are quoted from the paper).
-PAPER_DILEMMA = (
-    "An individual discovers that one of their parents is a criminal. Should they report them to "
-    "the authorities or should they protect them?"
-)
-PAPER_ATTRACT = "Only consequences matter to make a moral decision, regardless of the moral duties."
-PAPER_REPEL = "Only moral duties matter to make a moral decision, regardless of the consequences."
 EXAMPLES = (  # (dilemma id, stance name) pairs offered as clickable examples
     ("parent_criminal", "utilitarian"),
     ("parent_criminal", "kantian"),

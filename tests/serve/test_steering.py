@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import sara_core.serve.steering as S
+import sara_core.steering.prepare as prepare_module
 from sara_core.presets.stances import get_stance
 from sara_core.serve.errors import ApiError
 from sara_core.serve.schema import SteeringRequest
@@ -37,12 +37,17 @@ def test_texts_and_stances_get_the_librarys_defaults(tiny_lm):
 
 def test_built_steerings_equal_the_librarys_and_are_fresh_per_request(tiny_lm, monkeypatch):
     res = Resolver(tiny_lm)
+    prepare_module.prep_cache(tiny_lm).clear()
     calls = []
-    monkeypatch.setattr(S, "prepare_sara", lambda *a, **k: calls.append(1) or prepare_sara(*a, **k))
+    read = prepare_module.residuals_at
+    monkeypatch.setattr(
+        prepare_module, "residuals_at", lambda *a, **k: calls.append(1) or read(*a, **k)
+    )
     plan = res.plan(SteeringRequest(attract=A, repel=R, coeff=2, k=2, scope="every-step"))
     (one,) = res.build(plan)
     (two,) = res.build(plan)
-    assert len(calls) == 1 and one is not two  # activations cached, steering objects not
+    # the forward pass ran once (the model's preparation cache); the steering objects are fresh
+    assert len(calls) == 1 and one is not two
     ref = prepare_sara(tiny_lm, A, R, 2, 2.0, 2, "raw", "every-step")
     assert isinstance(one, SaraSteering) and one.attract_acts.equal(ref.attract_acts)
     assert (one.coeff, one.k, one.scope) == (2.0, 2, "every-step")
