@@ -12,7 +12,7 @@ from typing import Any
 
 from sara_core.models.loading import load_model
 from sara_core.validation import MAX_PROMPT_TOKENS
-from sara_lab.files import DownloadFolder
+from sara_lab.downloads import DownloadFolder
 from sara_lab.handlers.presets import Presets, bundled_presets
 from sara_lab.hub import ModelPolicy, RepoFiles, hub_files
 from sara_lab.model_manager import Batching, Loader, ModelManager

@@ -47,8 +47,8 @@ def configure_environment(environ: MutableMapping[str, str] = os.environ) -> Non
     environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     environ.setdefault("DO_NOT_TRACK", "1")
-    # Threads that wait passively keep torch fast when the CPU is shared (measured: a 50-token
-    # forward pass took 7 s with busy-waiting threads on a loaded 2-core machine, 0.4 s without).
+    # Threads that wait passively keep torch fast when the CPU is shared: busy-waiting threads on
+    # a loaded 2-core machine made a forward pass many times slower (docs/benchmark.md).
     environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     online = (
         environ.get("SARA_ONLINE", "").strip() == "1"

@@ -2,9 +2,9 @@
 
 ``compare`` returns the answers; ``stream_compare`` yields them as they grow, for the UI. The
 answers are rows of one batch (:func:`sara_core.engine.decoding.decode_rows`), each steering editing
-only its own row: on the 2-core CPU this measured 2.5x faster than three generations one after
-another, with token-identical greedy answers; ``SteeringConfig(batched=False)`` runs them one by
-one. All forward passes hold the model's own lock, so concurrent callers never see each
+only its own row: faster than three generations one after another on a CPU too
+(docs/benchmark.md), with token-identical greedy answers; ``SteeringConfig(batched=False)`` runs
+them one by one. All forward passes hold the model's own lock, so concurrent callers never see each
 other's hooks.
 """
 

@@ -23,8 +23,8 @@ def decode_threads(lm: LoadedModel, rows: int) -> int | None:
     hand-offs cost more than the second core brings: idle threads that sleep (the app's
     OMP_WAIT_POLICY=PASSIVE) wake too slowly, threads that spin take the CPU from everything
     else, and in any thread but the first, libgomp stops spinning as soon as a second thread
-    team exists, which is why decoding in a worker thread used to be 1.65x slower (measured in
-    docs/benchmark.md). One thread decodes at the same speed in any thread. Larger batches are
+    team exists, which is why decoding in a worker thread used to be slower (docs/benchmark.md has
+    the measurement). One thread decodes at the same speed in any thread. Larger batches are
     compute-bound and keep torch's setting (None).
     """
     if lm.device.type != "cpu" or rows > SMALL_BATCH_ROWS:

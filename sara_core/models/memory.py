@@ -11,9 +11,9 @@ transformers, activations, the key/value cache and logits of a few rows). The be
 real-size tests measure that bound (docs/benchmark.md).
 
 Dtype policy (``auto``): on a GPU, bfloat16 where it has it, else float16; on a CPU, float32
-while it fits, bfloat16 when float32 would not. Measured on a 2-core AVX2 CPU without bf16
-instructions, bfloat16 products run 2-3x slower than float32 (docs/benchmark.md), so half
-precision on a CPU buys memory, not speed.
+while it fits, bfloat16 when float32 would not. On a CPU without bf16 instructions (most
+laptops) bfloat16 products run slower than float32 (docs/benchmark.md has the measurement), so
+half precision on a CPU buys memory, not speed.
 """
 
 from __future__ import annotations

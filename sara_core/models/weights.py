@@ -3,10 +3,11 @@
 transformers reads safetensors memory-mapped. While the weights keep the file's dtype that costs
 nothing (the parameters are views of the file). But a conversion, say a bfloat16 checkpoint
 loaded in float32 on a CPU, touches every page of the map while it allocates the converted
-copy, and both stay resident until the load ends: 12.9 GB for Gemma-2-2B's 4.3 GB file, over
-the 1.25 x weights + 1.2 GB that a compare must stay within. safetensors' ``pread`` backend
+copy, and both stay resident until the load ends: three times the file for a bfloat16 file loaded
+in float32, over the bound that a compare must stay within (docs/real-models.md has the
+figures). safetensors' ``pread`` backend
 reads each tensor into memory when it is converted and frees it after, so the peak is the
-converted weights plus one tensor (8.8 GB there). transformers chooses pread only on Windows and
+converted weights plus one tensor. transformers chooses pread only on Windows and
 MPS; here it is handed the tensors through ``from_pretrained``'s own ``state_dict`` argument,
 read by safetensors itself. Nothing else about the load changes.
 """

@@ -1,7 +1,7 @@
 """Steering files: download the last run's steering, upload one to reuse on a new dilemma.
 
 Files are written by ``sara_core.steering.saved`` to the lab's private download folder
-(:class:`sara_lab.files.DownloadFolder`, emptied by age in the background). An upload is read
+(:class:`sara_lab.downloads.DownloadFolder`, emptied by age in the background). An upload is read
 against the session's model; the next runs hand it to the library's one resolver
 (``PreparedSteerings``), which keeps its block and activations.
 """
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from sara_core.steering.saved import load_steering, save_steering
+from sara_lab.downloads import DownloadFolder
 from sara_lab.errors import user_error
-from sara_lab.files import DownloadFolder
 
 if TYPE_CHECKING:
     from sara_lab.handlers.compare import RunRecord

@@ -6,8 +6,8 @@ product at a third to a half of the bandwidth of the one-row product (they pack 
 first, and MKL takes its generic path on AMD), and BLIS (the ``blis`` package) was slower still
 (docs/benchmark.md, "Small batches"). This kernel streams each weight row once and multiplies
 it by 4 input rows held in registers (2 output columns at a time on wide inputs); numba, a
-library from the registries, compiles it (once per machine: ``cache=True``). Measured in one run:
-3 rows by the gemma-2-2b MLP's weights at 6.9 GB/s against MKL's 2.7; 1 row stays with MKL,
+library from the registries, compiles it (once per machine: ``cache=True``). It reads the
+weights of a few rows more than twice as fast as MKL (docs/benchmark.md); 1 row stays with MKL,
 which is faster there, and so do batches over :data:`MAX_ROWS`, where MKL catches up.
 
 The sums run in another order than MKL's (about 1e-6 relative), so a row's logits in a batch of
@@ -117,7 +117,7 @@ def _compile() -> dict[str, Any] | None:
 
 def warm_up() -> None:
     """Import numba and load (or compile) the kernels in a background thread, so that a first
-    decode pays it while its prompt runs (about 2 s here, more the first time ever)."""
+    decode pays it while its prompt runs (seconds; longer the first time ever, when it compiles)."""
     if ENABLED and not _KERNELS and not _LOCK.locked():
         threading.Thread(target=_compile, name="sara-kernels", daemon=True).start()
 

@@ -11,8 +11,8 @@ decode steps (over :class:`sara_core.engine.cpu.kv_cache.KVState`, a preallocate
 rows can join and leave).
 
 Weights: on a model of at most :data:`COPY_LIMIT_BYTES`, q/k/v and gate/up are fused into
-copies laid out (in, out), where MKL's axpy GEMV reads about 1.5x faster than
-``F.linear``'s dot-product GEMV when ``in`` is short (576 on the embedded model: 385 MB more).
+copies laid out (in, out), where MKL's axpy GEMV reads faster than ``F.linear``'s dot-product
+GEMV when ``in`` is short (576 on the embedded model; docs/benchmark.md has the figures).
 A larger model uses its own weights through ``F.linear`` (no copy: a 2B model must not need
 twice its memory; at hidden 2304 the two layouts read at the same speed).
 
@@ -371,9 +371,10 @@ _LEAN: weakref.WeakKeyDictionary[nn.Module, LeanModel] = weakref.WeakKeyDictiona
 
 
 def lean_model(model: nn.Module) -> LeanModel | None:
-    """The model's lean form (built on first use; about 0.3 s and 385 MB more for the embedded
-    model, no copies for one over :data:`COPY_LIMIT_BYTES`), or None when it is not one this
-    module computes, or hooks that a lean pass would skip are installed on it."""
+    """The model's lean form (built on first use: the fused copies cost the embedded model a
+    fraction of a second and their bytes; no copies for one over :data:`COPY_LIMIT_BYTES`), or None
+    when it is not one this module computes, or hooks that a lean pass would skip are installed on
+    it."""
     if not ENABLED or not supported(model) or hook_count(model):
         return None
     lean = _LEAN.get(model)

@@ -1,4 +1,4 @@
-"""The download folder (sara_lab.files.DownloadFolder): emptied by age, in the background."""
+"""The download folder (sara_lab.downloads.DownloadFolder): emptied by age, in the background."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import gc
 import os
 import time
 
-from sara_lab.files import DownloadFolder
+from sara_lab.downloads import DownloadFolder
 
 
 def _old(path, age_s: float) -> None:
