@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sara_core._incoming.gguf_header import GGUFHeader, check_supported, read_header
-from sara_core.embedded import cache_dir
+from sara_core.models.embedded import cache_dir
+from sara_core.models.gguf_header import GGUFHeader, check_supported, read_header
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sara_core._incoming import packaged
-from sara_core._incoming import packaged_data as pd
-from sara_core.errors import LoadRefused, ModelLoadError
+from sara_core.models import packaged, packaged_data as pd
+from sara_core.models.errors import LoadRefused, ModelLoadError
 from sara_core.presets.files import PresetError
 
 CHUNKS = [b"GGUF" + b"a" * 1000, b"b" * 777, b"c" * 5]

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from _incoming.gguf_fixtures import write_tiny_llama
+from gguf_fixtures import write_tiny_llama
 
 
 @pytest.fixture(scope="session")

