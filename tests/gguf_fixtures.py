@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,3 +71,34 @@ def header_bytes(
 def gguf_string(text: str | bytes) -> bytes:
     raw = text.encode() if isinstance(text, str) else text
     return struct.pack("<Q", len(raw)) + raw
+
+
+def packaged_tiny(tiny_gguf: Path, fake_parts: Any, monkeypatch: Any, parts: int = 2) -> Any:
+    """``pypi:tiny``: ``tiny_gguf`` cut in two part packages (the first ``parts`` installed)."""
+    from sara_core.models import packaged, packaged_data as pd
+
+    data = tiny_gguf.read_bytes()
+    cut = len(data) // 2
+    chunks = [data[:cut], data[cut:]]
+    pins = ["fakepart-1==1.0", "fakepart-2==1.0"]
+    for i, chunk in enumerate(chunks[:parts], 1):
+        fake_parts(f"fakepart_{i}", f"data/part{i:02d}.bin", chunk)
+    model = pd.PackagedModel(
+        id="tiny",
+        title="Tiny",
+        upstream="https://example.org",
+        licence="MIT",
+        licence_url="https://example.org/licence",
+        note="",
+        architecture="llama",
+        blocks=2,
+        hidden=16,
+        vocab=64,
+        chat_template=False,
+        packages=tuple(pins),
+        parts=tuple(pd.Part(f"fakepart_{i}", f"data/part{i:02d}.bin", pins[i - 1]) for i in (1, 2)),
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+    )
+    monkeypatch.setattr(packaged, "packaged_models", lambda: {"tiny": model})
+    return model

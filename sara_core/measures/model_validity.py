@@ -28,7 +28,7 @@ from sara_core.measures.choice import (
     paired_shift,
     quick_items,
 )
-from sara_core.models.embedded import cache_dir
+from sara_core.models.cache import cache_dir
 from sara_core.models.loading import LoadedModel
 from sara_core.presets.choice import get_choice_bank
 from sara_core.presets.files import presets_dir

@@ -21,20 +21,28 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sara_core.models.embedded import cache_dir
+from sara_core.models.cache import cache_dir
 from sara_core.models.gguf_header import GGUFHeader, check_supported, read_header
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, "float | None"], None]
 """``progress(stage, fraction)``: what the conversion is doing, how far it is (None: unknown)."""
-CACHE_FORMAT = 1
-"""Bump when the folder layout changes: older folders are then converted again."""
+CACHE_FORMAT = 2
+"""Bump when the folder layout changes: older folders are then converted again (2: every end
+token in the generation config, Gemma 3's image tokens special)."""
 COMPLETE_MARKER = "complete.json"
 HASHES_FILE = "gguf-hashes.json"
 MAX_REMEMBERED = 256
 """Most file hashes remembered; the oldest are forgotten first."""
 _CHUNK = 1 << 22
+END_OF_TURN_TOKENS = ("<end_of_turn>", "<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|eom_id|>")
+"""Tokens that end a turn in the chat formats we know; each one the vocabulary holds ends an
+answer (transformers' GGUF loader keeps only the file's eos)."""
+_GGUF_END_KEYS = ("eos_token_id", "eot_token_id", "eom_token_id")
+CONTROL_LIKE = {"gemma3": ("[multimodal]", "<start_of_image>", "<end_of_image>")}
+"""Tokens a GGUF file marks USER_DEFINED although they are control tokens (Gemma 3's image
+markers): a text-only model must never show them, so the saved tokenizer marks them special."""
 _hash_lock = threading.Lock()
 
 
@@ -145,6 +153,37 @@ def strip_quantization(model: Any) -> None:
     model.is_quantized = False
 
 
+def end_token_ids(header: GGUFHeader, tok: Any) -> list[int]:
+    """Every id that ends an answer: the file's eos, eot and eom ids and the known end-of-turn
+    tokens its vocabulary holds."""
+    ids = set()
+    for key in _GGUF_END_KEYS:
+        value = header.metadata.get(f"tokenizer.ggml.{key}")
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            ids.add(value)
+    vocab = tok.get_vocab()
+    ids.update(vocab[t] for t in END_OF_TURN_TOKENS if t in vocab)
+    return sorted(ids)
+
+
+def mark_special(folder: Path, architecture: str) -> list[str]:
+    """Mark the architecture's control-like tokens special in ``folder``'s tokenizer.json, so
+    decoding with ``skip_special_tokens`` drops them; the tokens marked."""
+    names = set(CONTROL_LIKE.get(architecture, ()))
+    path = folder / "tokenizer.json"
+    if not names or not path.is_file():
+        return []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    marked = []
+    for entry in data.get("added_tokens", []):
+        if entry.get("content") in names and not entry.get("special"):
+            entry["special"] = True
+            marked.append(entry["content"])
+    if marked:
+        path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return marked
+
+
 def _write(gguf: Path, tmp: Path, header: GGUFHeader, sha256: str, report: Progress) -> None:
     """Dequantize ``gguf`` into ``tmp``: weights, config, tokenizer and the marker last."""
     import torch
@@ -157,9 +196,13 @@ def _write(gguf: Path, tmp: Path, header: GGUFHeader, sha256: str, report: Progr
         gguf.parent, gguf_file=gguf.name, dtype=torch.float32
     )
     strip_quantization(model)
+    ends = end_token_ids(header, tok)
+    if ends:
+        model.generation_config.eos_token_id = ends
     report("writing safetensors", 0.7)
     model.save_pretrained(tmp, safe_serialization=True)
     tok.save_pretrained(tmp)
+    marked = mark_special(tmp, header.architecture)
     del model
     report("checksumming the written weights", 0.9)
     files = {}
@@ -179,6 +222,8 @@ def _write(gguf: Path, tmp: Path, header: GGUFHeader, sha256: str, report: Progr
         "hidden": header.embedding_length,
         "vocab": header.vocab_size,
         "gguf_parameters": header.parameter_count,
+        "eos_token_ids": ends,
+        "marked_special": marked,
         "files": files,
     }
     (tmp / COMPLETE_MARKER).write_text(json.dumps(meta, indent=1))

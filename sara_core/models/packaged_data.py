@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, NoReturn
 
+from sara_core.models.names import PYPI_PREFIX
 from sara_core.presets.files import PresetError, read_file, resolve
 
 FILE_NAME = "models.yaml"
-PREFIX = "pypi:"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _PIN = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!-]+)")
@@ -72,7 +72,7 @@ class PackagedModel:
 
     @property
     def model_id(self) -> str:
-        return f"{PREFIX}{self.id}"
+        return f"{PYPI_PREFIX}{self.id}"
 
 
 def _norm(name: str) -> str:

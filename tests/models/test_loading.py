@@ -4,14 +4,13 @@ hub ids offline, device and dtype choice."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
 import pytest
 import torch
 from conftest import make_tiny_lm
 
-from sara_core.models import embedded, loading as models
+from sara_core.models import cache, embedded, gguf_convert, gguf_models, loading as models
 from sara_core.models.errors import ModelLoadError
 from sara_core.models.loading import load_model
 
@@ -23,7 +22,7 @@ def test_the_library_never_reads_sara_model(monkeypatch):
     monkeypatch.setattr(
         models, "_load_pretrained", lambda src, *a, **k: loaded.append(src) or 1 / 0
     )
-    monkeypatch.setattr(models, "_convert_or_fail", lambda folder: None)  # no rebuild after 1/0
+    monkeypatch.setattr(gguf_models, "convert_or_fail", lambda *a, **k: None)  # no rebuild
     with pytest.raises(ZeroDivisionError):
         models.load_model(None)
     assert "no/such" not in str(loaded[0])
@@ -42,7 +41,7 @@ def test_the_cli_reads_sara_model_once_at_its_entry_point(monkeypatch):
 
 def test_cache_dir_follows_env(monkeypatch, tmp_path):
     monkeypatch.setenv("SARA_CACHE_DIR", str(tmp_path))
-    assert embedded.cache_dir() == tmp_path
+    assert cache.cache_dir() == tmp_path
 
 
 def test_local_folder_loads_and_describes_itself(tmp_path):
@@ -65,27 +64,6 @@ def test_unreachable_hub_id_is_a_clear_error(monkeypatch):
         load_model("nobody/no-such-model")
 
 
-def test_incomplete_cache_is_not_trusted(tmp_path):
-    folder = tmp_path / "entry"
-    folder.mkdir()
-    (folder / "model.safetensors").write_bytes(b"x" * 100)
-    assert not embedded._cache_is_complete(folder)  # no marker: a conversion that died midway
-    (folder / embedded._COMPLETE_MARKER).write_text(json.dumps({"size": 100, "sha256": "0" * 64}))
-    assert not embedded._cache_is_complete(folder)  # checksum mismatch
-    (folder / embedded._COMPLETE_MARKER).write_text("{not json")
-    assert not embedded._cache_is_complete(folder)
-    weights = folder / "model.safetensors"
-    good = {"size": 100, "sha256": embedded._file_sha256(weights)}
-    (folder / embedded._COMPLETE_MARKER).write_text(json.dumps(good))
-    assert embedded._cache_is_complete(folder)  # checksum verified
-    stale = {**good, "mtime_ns": weights.stat().st_mtime_ns, "sha256": "0" * 64}
-    (folder / embedded._COMPLETE_MARKER).write_text(json.dumps(stale))
-    assert embedded._cache_is_complete(folder)  # untouched since written: no need to hash
-    weights.write_bytes(b"y" * 100)  # same size, rewritten: mtime moves, the checksum decides
-    os.utime(weights, ns=(0, stale["mtime_ns"] + 10**9))
-    assert not embedded._cache_is_complete(folder)
-
-
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
     """One real conversion of the embedded GGUF (about 30 s on a 2-core CPU), shared by the cache
@@ -100,16 +78,12 @@ def converted(tmp_path_factory):
 
 
 def copying_converter(source, calls):
-    """A stand-in for ``_convert_embedded``: the real one's contract (a complete folder or none,
-    swapped in whole), filled by copying ``source``."""
+    """A stand-in for ``gguf_convert._write``: fills the conversion's temp folder by copying
+    ``source`` (convert_gguf then swaps it in whole, as for a real conversion)."""
 
-    def convert(_gguf, target):
-        calls.append(target)
-        tmp = target.parent / (target.name + ".tmp-copy")
-        shutil.copytree(source, tmp)  # copy2: the marker's recorded mtime still matches
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+    def convert(gguf, tmp, *_args):
+        calls.append(gguf)
+        shutil.copytree(source, tmp, dirs_exist_ok=True)  # copy2: the marker's mtimes match
 
     return convert
 
@@ -125,7 +99,7 @@ def test_embedded_model_converts_once_then_loads_from_cache_and_heals(
 ):
     first, source = converted
     assert first.source == "gguf" and first.n_layers == 30 and first.hidden_size == 576
-    assert first.is_chat and embedded._cache_is_complete(source)
+    assert first.is_chat and gguf_convert.cache_is_complete(source)
     monkeypatch.setenv("SARA_CACHE_DIR", str(source.parent))
     second = load_model()
     assert second.source == "cache"
@@ -137,9 +111,9 @@ def test_embedded_model_converts_once_then_loads_from_cache_and_heals(
     weights = entry / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     calls = []
-    monkeypatch.setattr(embedded, "_convert_embedded", copying_converter(source, calls))
+    monkeypatch.setattr(gguf_convert, "_write", copying_converter(source, calls))
     healed = load_model()
-    assert calls == [entry] and healed.source == "gguf"
+    assert calls == [embedded.embedded_gguf_path()] and healed.source == "gguf"
     torch.testing.assert_close(logits(healed), logits(first))
     assert not list(tmp_path.glob("*.tmp-*"))  # no half-written folders left behind
 
@@ -155,11 +129,11 @@ def test_a_corrupt_config_behind_a_valid_marker_takes_the_rebuild_path(
     entry = embedded.embedded_cache_path()
     shutil.copytree(source, entry)
     (entry / "config.json").write_text("{ this is not json")
-    assert embedded._cache_is_complete(entry)  # the marker still vouches for the weights
+    assert gguf_convert.cache_is_complete(entry)  # the marker still vouches for the weights
     calls = []
-    monkeypatch.setattr(embedded, "_convert_embedded", copying_converter(source, calls))
+    monkeypatch.setattr(gguf_convert, "_write", copying_converter(source, calls))
     healed = load_model()
-    assert calls == [entry] and healed.source == "gguf"
+    assert calls == [embedded.embedded_gguf_path()] and healed.source == "gguf"
     torch.testing.assert_close(logits(healed, (1, 2, 3)), logits(first, (1, 2, 3)))
     assert json.loads((entry / "config.json").read_text())["num_hidden_layers"] == 30
 
@@ -190,6 +164,6 @@ def test_a_full_disk_during_conversion_leaves_no_partial_cache(converted, tmp_pa
     monkeypatch.setattr(PreTrainedModel, "save_pretrained", full_disk)
     with pytest.raises(ModelLoadError, match="the disk is full.*SARA_CACHE_DIR"):
         load_model()
-    assert list(tmp_path.iterdir()) == []  # nothing half-written, no marker
+    assert [p.name for p in tmp_path.iterdir()] == [gguf_convert.HASHES_FILE]  # no folder
     monkeypatch.setattr(PreTrainedModel, "save_pretrained", real_save)
     assert load_model().source == "gguf"  # with space again, the next load works
