@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sara_core.models.gguf_header import gguf_architecture
 from sara_core.models.loading import LoadedModel
 from sara_core.steering.prepare import prepare_actadd
 from sara_core.validation import InputError
@@ -168,6 +169,9 @@ def read_control_vector(path: str | Path) -> ControlVectorFile:
 
 
 def model_hint(lm: LoadedModel) -> str:
-    """What llama.cpp's and repeng's files put in ``controlvector.model_hint``: the model type."""
+    """``controlvector.model_hint``: the model's GGUF architecture name, as llama.cpp's
+    cvector-generator writes it (``qwen2``, ``gemma3``, ``llama``; not transformers'
+    ``gemma3_text``)."""
     cfg: Any = getattr(lm.model.config, "text_config", None) or lm.model.config
-    return str(getattr(cfg, "model_type", "") or lm.name)
+    model_type = str(getattr(cfg, "model_type", "") or "")
+    return gguf_architecture(model_type) if model_type else lm.name

@@ -99,3 +99,13 @@ def test_the_command_writes_the_requested_blocks(tiny_lm, tmp_path, capsys):
     assert main([*argv, "--layers", "1", "3"]) == 2
     assert "cannot be a llama.cpp control vector" in capsys.readouterr().err
     assert main([*argv[:-1], str(tmp_path / "x.bin")]) == 2
+
+
+@pytest.mark.parametrize(
+    ("arch", "hint"), [("qwen2", "qwen2"), ("gemma3", "gemma3"), ("gemma2", "gemma2")]
+)
+def test_the_model_hint_is_llama_cpps_architecture_name(arch, hint):
+    """llama.cpp names Gemma 3 ``gemma3`` where transformers says ``gemma3_text``."""
+    from conftest import make_tiny_lm
+
+    assert model_hint(make_tiny_lm(arch)) == hint
