@@ -12,10 +12,15 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from sara_core.models.options import add_model_arguments, apply_environment, load_from_args
 from sara_core.presets.paper import PAPER_PREFIX
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sara_core.engine.request import CompareRequest
+    from sara_core.engine.results import CompareResult
+    from sara_core.models.loading import LoadedModel
 
 
 class UsageError(Exception):
@@ -209,8 +214,8 @@ def steering_texts(
 
 
 def run_compare(args: argparse.Namespace) -> int:
+    """``compare``: the three (or four) answers for one dilemma, as text or JSON."""
     from sara_core.engine.compare import compare
-    from sara_core.engine.request import CompareRequest
     from sara_core.steering.prepare import PreparedSteerings
 
     saved = None
@@ -220,27 +225,8 @@ def run_compare(args: argparse.Namespace) -> int:
         saved = load_steering(args.load)  # read early: a bad file fails before the model loads
     meta = saved.meta if saved is not None else {}
     dilemma, attract, repel, _ = steering_texts(args, meta.get("attract"), meta.get("repel"))
-    request = CompareRequest.parse(  # every value checked before the (slow) model load
-        {
-            "dilemma": dilemma,
-            "attract": attract,
-            "repel": repel,
-            "layer": args.layer,
-            "max_new_tokens": args.max_new_tokens,
-            "k": args.k,
-            "sara_coeff": args.sara_coeff,
-            "actadd_coeff": args.actadd_coeff,
-            "scope": args.scope,
-            "do_sample": args.sample,
-            "temperature": args.temperature,
-            "top_p": args.top_p,
-            "seed": args.seed,
-            "sign": args.sign,
-            "actadd_mode": args.actadd_mode,
-            "prompted": not args.no_prompted,
-            "instruction": args.instruction or "",
-        }
-    )
+    # every value checked before the (slow) model load
+    request = _compare_request(args, dilemma, attract, repel)
     lm = _load_model(args)
     prepared = None
     if saved is not None:
@@ -274,6 +260,42 @@ def run_compare(args: argparse.Namespace) -> int:
         out = {**result.to_json(), "model_info": lm.describe()}
         print(json.dumps(out, indent=2, default=str))
         return 0
+    _print_compare(args, lm, result)
+    return 0
+
+
+def _compare_request(
+    args: argparse.Namespace, dilemma: str, attract: str, repel: str
+) -> CompareRequest:
+    """The comparison's values from the command line, parsed and checked."""
+    from sara_core.engine.request import CompareRequest
+
+    return CompareRequest.parse(
+        {
+            "dilemma": dilemma,
+            "attract": attract,
+            "repel": repel,
+            "layer": args.layer,
+            "max_new_tokens": args.max_new_tokens,
+            "k": args.k,
+            "sara_coeff": args.sara_coeff,
+            "actadd_coeff": args.actadd_coeff,
+            "scope": args.scope,
+            "do_sample": args.sample,
+            "temperature": args.temperature,
+            "top_p": args.top_p,
+            "seed": args.seed,
+            "sign": args.sign,
+            "actadd_mode": args.actadd_mode,
+            "prompted": not args.no_prompted,
+            "instruction": args.instruction or "",
+        }
+    )
+
+
+def _print_compare(args: argparse.Namespace, lm: LoadedModel, result: CompareResult) -> None:
+    """The settings line and the answers on stdout, the speed (and where the steering was
+    saved) on stderr."""
     s = result.settings
     print(
         f"model {lm.name} | layer {s['layer']} | k {s['k_used']} | SARA x{args.sara_coeff} "
@@ -295,7 +317,6 @@ def run_compare(args: argparse.Namespace) -> int:
     )
     if args.save:
         print(f"steering saved to {args.save}", file=sys.stderr)
-    return 0
 
 
 def run_presets(args: argparse.Namespace) -> int:

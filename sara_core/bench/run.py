@@ -14,6 +14,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,31 +87,15 @@ def run_bench(
     ``visitors=0`` skips the classroom. None picks by the model: start-up (a cached model) and
     the classroom (20 visitors) on the embedded model only, and ``new_tokens`` 100, or with
     ``quick`` 30 on a small model and 10 on one of real size (a 2B step takes half a second)."""
-    from tqdm.auto import tqdm
-
-    from sara_core.config import GenerationSettings
-    from sara_core.engine.scheduler import BatchScheduler
     from sara_core.models.loading import load_model
     from sara_core.models.names import EMBEDDED_ALIASES
-    from sara_core.presets.paper import PAPER_ATTRACT, PAPER_DILEMMA, PAPER_PREFIX, PAPER_REPEL
-    from sara_core.prompts import encode_prompt
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     result: dict[str, Any] = {"figures": dict.fromkeys(KEYS), "notes": {}}
     load_start = _loadavg()
-    f = result["figures"]
-    startup_info: dict[str, Any] = {}
     embedded = (model or "").strip() in EMBEDDED_ALIASES and lm is None
-    if startup is None:
-        startup = embedded
-    if startup:  # before this process loads anything, so the children never compete with it
-        with tempfile.TemporaryDirectory(prefix="sara-bench-cache-") as tmp:
-            startup_info = {"cold": start_time(model, Path(tmp))}
-            startup_info["warm"] = start_time(model, Path(tmp))
-        f["cold_start_s"] = startup_info["cold"]["wall_s"]
-        f["warm_start_s"] = startup_info["warm"]["wall_s"]
-    else:
-        result["notes"]["startup"] = "skipped (startup=False)"
+    # before this process loads anything, so the children never compete with it
+    startup_info = _startup(model, embedded if startup is None else startup, result)
 
     lm = (
         lm
@@ -122,9 +107,52 @@ def run_bench(
         new_tokens = (10 if real_size else 30) if quick else 100
     if visitors is None:
         visitors = 20 if embedded else 0
+    task = _paper_task(lm, new_tokens)
+    bandwidth_runs = [gemv_bandwidth_child()]
+    timings = _single_rounds(task, repeats, progress)
+    rss_single = peak_rss_mb()
+    bandwidth_runs.append(gemv_bandwidth_child())
+    limit = bandwidth_limit(lm.model, bandwidth_runs)
+    _single_figures(result["figures"], timings, new_tokens, limit, rss_single)
+    room = _classroom(task, visitors, classroom_tokens, progress, result)
+    settings = _settings_record(task, repeats, new_tokens, visitors, classroom_tokens)
+    _record(result, task, timings, limit, room, startup_info, settings, load_start)
+    return result
+
+
+@dataclass
+class _Timings:
+    """The counted rounds' raw times by key, their per-round ratios, and the times' medians."""
+
+    raw: dict[str, list[float]]
+    ratios: dict[str, list[float]]
+    med: dict[str, float] = field(default_factory=dict)
+
+
+def _startup(model: str | None, startup: bool, result: dict[str, Any]) -> dict[str, Any]:
+    """Cold then warm start-up in child processes over a fresh cache, setting their figures;
+    empty (and a note) when ``startup`` is off."""
+    if not startup:
+        result["notes"]["startup"] = "skipped (startup=False)"
+        return {}
+    f = result["figures"]
+    with tempfile.TemporaryDirectory(prefix="sara-bench-cache-") as tmp:
+        startup_info = {"cold": start_time(model, Path(tmp))}
+        startup_info["warm"] = start_time(model, Path(tmp))
+    f["cold_start_s"] = startup_info["cold"]["wall_s"]
+    f["warm_start_s"] = startup_info["warm"]["wall_s"]
+    return startup_info
+
+
+def _paper_task(lm: Any, new_tokens: int) -> W.Task:
+    """The paper's prompt and stance at the model's default block, ``new_tokens`` forced."""
+    from sara_core.config import GenerationSettings
+    from sara_core.presets.paper import PAPER_ATTRACT, PAPER_DILEMMA, PAPER_PREFIX, PAPER_REPEL
+    from sara_core.prompts import encode_prompt
+
     prompt = PAPER_PREFIX + PAPER_DILEMMA
     settings = GenerationSettings(max_new_tokens=new_tokens, min_new_tokens=new_tokens)
-    task = W.Task(
+    return W.Task(
         lm,
         prompt,
         PAPER_ATTRACT,
@@ -133,8 +161,15 @@ def run_bench(
         settings,
         encode_prompt(lm, prompt),
     )
-    bandwidth_runs = [gemv_bandwidth_child()]
-    app = BatchScheduler(lm)  # the app holds one per model
+
+
+def _single_rounds(task: W.Task, repeats: int, progress: bool) -> _Timings:
+    """A warm-up round, then ``repeats`` rotated rounds: the raw times and per-round ratios."""
+    from tqdm.auto import tqdm
+
+    from sara_core.engine.scheduler import BatchScheduler
+
+    app = BatchScheduler(task.lm)  # the app holds one per model
     times: dict[str, list[float]] = {}
     ratios: dict[str, list[float]] = {
         "sara": [],
@@ -160,11 +195,15 @@ def run_bench(
             ratios["first"].append(got["first_token"] / got["plain_first"])
             ratios["first_cold"].append(got["first_token_cold"] / got["plain_first"])
     app.close()
-    rss_single = peak_rss_mb()
-    bandwidth_runs.append(gemv_bandwidth_child())
-    limit = bandwidth_limit(lm.model, bandwidth_runs)
+    return _Timings(times, ratios)
 
-    med = {k: _median(v) for k, v in times.items()}
+
+def _single_figures(
+    f: dict[str, Any], timings: _Timings, new_tokens: int, limit: dict[str, Any], rss: float
+) -> None:
+    """Set the single-request figures in ``f`` and the timings' medians."""
+    times, ratios = timings.raw, timings.ratios
+    med = timings.med = {k: _median(v) for k, v in times.items()}
     f["sara_overhead"] = _median(ratios["sara"])
     f["actadd_overhead"] = _median(ratios["actadd"])
     f["compare_ratio"] = _median(ratios["compare"])
@@ -178,8 +217,16 @@ def run_bench(
     f["efficiency"] = f["decode_tokens_per_s"] / limit["limit_tok_s"]
     f["app_step_ratio"] = _median(ratios["app_step"])
     f["first_token_s"] = med["first_token"]
-    f["peak_rss_mb"] = rss_single
+    f["peak_rss_mb"] = rss
 
+
+def _classroom(
+    task: W.Task, visitors: int, classroom_tokens: int, progress: bool, result: dict[str, Any]
+) -> dict[str, Any]:
+    """The classroom batched and serially (or a note that it was skipped); its timings."""
+    from sara_core.config import GenerationSettings
+
+    f = result["figures"]
     room: dict[str, Any] = {}
     if visitors > 0:
         prompts = classroom_prompts(visitors)
@@ -194,10 +241,24 @@ def run_bench(
         f["classroom_speedup"] = room["serial_s"] / room["batched_s"]
     else:
         result["notes"]["classroom"] = "skipped (visitors=0)"
+    return room
 
+
+def _record(
+    result: dict[str, Any],
+    task: W.Task,
+    timings: _Timings,
+    limit: dict[str, Any],
+    room: dict[str, Any],
+    startup_info: dict[str, Any],
+    settings: dict[str, Any],
+    load_start: list[float] | None,
+) -> None:
+    """Add the goals, the extra figures and every raw detail to ``result``."""
+    lm, f, med = task.lm, result["figures"], timings.med
     goals = goals_for(lm.name, weight_bytes(lm.model), lm.device.type)
     result["figures_extra"] = {
-        "compare_first_token_ratio_cold": _median(ratios["first_cold"]),
+        "compare_first_token_ratio_cold": _median(timings.ratios["first_cold"]),
         "plain_first_s": med["plain_first"],
         "compare_first_s": med["first_token"],
         "compare_first_cold_s": med["first_token_cold"],
@@ -205,17 +266,7 @@ def run_bench(
     result.update(
         {
             "model": lm.describe(),
-            "settings": {
-                "repeats": repeats,
-                "new_tokens": new_tokens,
-                "layer": task.layer,
-                "prompt_tokens": int(task.ids.shape[1]),
-                "decoding": "greedy, min_new_tokens = max_new_tokens",
-                "tokens_produced": sorted(set(task.produced)),
-                "visitors": visitors,
-                "classroom_tokens": classroom_tokens,
-                "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-            },
+            "settings": settings,
             "goals": {k: list(v) for k, v in goals.items()},
             "met": {
                 k: meets(f.get(k), op, target)
@@ -223,7 +274,7 @@ def run_bench(
                 if f.get(k) is not None
             },
             "medians_s": med,
-            "raw_s": times,
+            "raw_s": timings.raw,
             "limit": limit,
             "classroom": room,
             "startup": startup_info,
@@ -233,13 +284,34 @@ def run_bench(
         }
     )
     if startup_info:
-        result["figures_extra"] |= {
-            "warm_start_import_s": startup_info["warm"]["import_s"],
-            "warm_start_load_s": startup_info["warm"]["load_s"],
-            "warm_start_child_peak_rss_mb": startup_info["warm"]["rss_mb"],
-            "cold_start_child_peak_rss_mb": startup_info["cold"]["rss_mb"],
-        }
-    return result
+        result["figures_extra"] |= _startup_extra(startup_info)
+
+
+def _settings_record(
+    task: W.Task, repeats: int, new_tokens: int, visitors: int, classroom_tokens: int
+) -> dict[str, Any]:
+    """The settings the run used, as the result records them."""
+    return {
+        "repeats": repeats,
+        "new_tokens": new_tokens,
+        "layer": task.layer,
+        "prompt_tokens": int(task.ids.shape[1]),
+        "decoding": "greedy, min_new_tokens = max_new_tokens",
+        "tokens_produced": sorted(set(task.produced)),
+        "visitors": visitors,
+        "classroom_tokens": classroom_tokens,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+    }
+
+
+def _startup_extra(startup_info: dict[str, Any]) -> dict[str, Any]:
+    """The start-up children's split and memory, for ``figures_extra``."""
+    return {
+        "warm_start_import_s": startup_info["warm"]["import_s"],
+        "warm_start_load_s": startup_info["warm"]["load_s"],
+        "warm_start_child_peak_rss_mb": startup_info["warm"]["rss_mb"],
+        "cold_start_child_peak_rss_mb": startup_info["cold"]["rss_mb"],
+    }
 
 
 def _loadavg() -> list[float] | None:

@@ -34,6 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="output folder (default artifacts/evaluation, or artifacts/evaluation-quick)",
     )
     add_model_arguments(parser)
+    _protocol_arguments(parser)
+    add_judge_arguments(parser)
+    _output_arguments(parser)
+
+
+def _protocol_arguments(parser: argparse.ArgumentParser) -> None:
+    """What to answer and how: layers, repetitions, dilemmas, stances, strengths, batching."""
     parser.add_argument(
         "--layers",
         nargs="+",
@@ -71,7 +78,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size", type=int, default=None, help="answers decoded together (16)"
     )
-    add_judge_arguments(parser)
+
+
+def _output_arguments(parser: argparse.ArgumentParser) -> None:
+    """The judge's check, the questionnaire, the statistics and what is written where."""
     parser.add_argument(
         "--agreement",
         default=None,

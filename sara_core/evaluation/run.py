@@ -113,7 +113,6 @@ def run_evaluation(
     again, the questionnaire is run and everything is summarised.
     """
     from sara_core.evaluation.answers import generate_run
-    from sara_core.models.loading import load_model
 
     shard = shard or Shard()
     out = Path(out)
@@ -121,17 +120,7 @@ def run_evaluation(
     t_start = time.perf_counter()
     if judge is None:
         _check_judge(cfg)
-    lm = (
-        lm
-        if lm is not None
-        else load_model(
-            cfg.model,
-            **{
-                **cfg.load_options,
-                "device": launch_device(cfg.load_options.get("device"), shard.device),
-            },
-        )
-    )
+    lm = lm if lm is not None else _load_model(cfg, shard)
     spec = [str(x) for x in cfg.layers] if cfg.layers else None
     layers = parse_layers(spec, lm.n_layers, cfg.quick)
     t_gen = time.perf_counter()
@@ -145,14 +134,7 @@ def run_evaluation(
         run_facts.update(resumed=made.resumed, generated=made.generated)
     gen_s = time.perf_counter() - t_gen
     if judge is None:
-        judge = build_judge(
-            cfg.judge,
-            lm=lm,
-            judge_model=cfg.judge_model,
-            min_confidence=cfg.min_confidence,
-            url=cfg.judge_url,
-            api_key=api_key,
-        )
+        judge = _build_judge(cfg, lm, api_key)
     judge_table = _judge_table(judge, cfg, lm)
     agreement = load_agreement(cfg.agreement or BUNDLED_AGREEMENT)
     valid = validity(agreement, judge.signature, judge.min_confidence)
@@ -176,6 +158,39 @@ def run_evaluation(
         "mfq_runs": mfq_runs_json(mfq),
     }
     summary["seconds"]["total"] = round(time.perf_counter() - t_start, 1)
+    _write_outputs(summary, rows, out, figures)
+    return EvalResult(rows=rows, summary=summary, out=out)
+
+
+def _load_model(cfg: EvalConfig, shard: Shard) -> LoadedModel:
+    """The configured model, on this process's device when launched over several."""
+    from sara_core.models.loading import load_model
+
+    return load_model(
+        cfg.model,
+        **{
+            **cfg.load_options,
+            "device": launch_device(cfg.load_options.get("device"), shard.device),
+        },
+    )
+
+
+def _build_judge(cfg: EvalConfig, lm: LoadedModel, api_key: str | None) -> Judge:
+    """The configured judge (a built-in one may use ``lm``)."""
+    return build_judge(
+        cfg.judge,
+        lm=lm,
+        judge_model=cfg.judge_model,
+        min_confidence=cfg.min_confidence,
+        url=cfg.judge_url,
+        api_key=api_key,
+    )
+
+
+def _write_outputs(
+    summary: dict[str, Any], rows: list[AnswerRow], out: Path, figures: bool
+) -> None:
+    """The figures and report.md (when ``figures``), then summary.json."""
     if figures:
         from sara_core.evaluation.report import plots as figs
         from sara_core.evaluation.report.run_report import write_report
@@ -183,7 +198,6 @@ def run_evaluation(
         summary["figures"] = figs.write_figures(summary, out)
         write_report(summary, rows, out)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
-    return EvalResult(rows=rows, summary=summary, out=out)
 
 
 def config_from_results(rows: list[AnswerRow], base: EvalConfig) -> EvalConfig:

@@ -161,6 +161,30 @@ def sara_heatmap(
     shape = shape or grid_shape(d)
     fig = Figure(figsize=(16, 9.8), dpi=100, layout="constrained")
     gs = fig.add_gridspec(2, 3, height_ratios=[2.3, 1.0])
+    _unit_grids(fig, gs, ca, cr, s, shape)
+    ax = fig.add_subplot(gs[1, :])
+    _score_strip(ax, s)
+    if coeff is not None:
+        _factor_axis(ax, coeff)
+    where = f" at block {layer}" if layer is not None else ""
+    fig.suptitle(
+        title or f"What SARA did{where}: {d} hidden units, k = {result.k}",
+        fontsize=FONT + 4,
+        fontweight="bold",
+    )
+    style(fig)
+    return fig
+
+
+def _unit_grids(
+    fig: Figure,
+    gs: Any,
+    ca: np.ndarray,
+    cr: np.ndarray,
+    s: np.ndarray,
+    shape: tuple[int, int],
+) -> None:
+    """The top row: the two cosine grids on one colour bar and the score grid on its own."""
     cmap = colormaps[CMAP].with_extremes(bad="#e6e6e6")  # padding cells: light grey
     # Scores rarely reach +-2; a data-driven symmetric scale keeps their structure visible.
     s_max = score_scale(s)
@@ -194,7 +218,10 @@ def sara_heatmap(
     cb2.set_label(f"score (scale ±{s_max:g}): red boosted, blue damped", fontsize=FONT)
     cb2.ax.tick_params(labelsize=FONT - 2)
 
-    ax = fig.add_subplot(gs[1, :])
+
+def _score_strip(ax: Any, s: np.ndarray) -> None:
+    """The bottom strip: every unit's score sorted, with the counts boosted and suppressed."""
+    d = s.size
     order = np.sort(s)[::-1]
     x = np.arange(d)
     ax.fill_between(x, order, 0, where=order > 0, color=BOOST_COLOUR, step="mid", alpha=0.85)
@@ -228,26 +255,21 @@ def sara_heatmap(
         ha="right",
         va="bottom",
     )
-    if coeff is not None:
-        c = float(coeff)
 
-        def to_factor(v: Any) -> Any:
-            return 1 + c * v
 
-        def to_score(f: Any) -> Any:
-            return (f - 1) / c if c else f
+def _factor_axis(ax: Any, coeff: float) -> None:
+    """A right axis on the strip reading each score as SARA's factor 1 + coeff * score."""
+    c = float(coeff)
 
-        right = ax.secondary_yaxis("right", functions=(to_factor, to_score))
-        right.set_ylabel(f"factor 1 + {coeff:g}·s", fontsize=FONT)
-        right.tick_params(labelsize=FONT - 2)
-    where = f" at block {layer}" if layer is not None else ""
-    fig.suptitle(
-        title or f"What SARA did{where}: {d} hidden units, k = {result.k}",
-        fontsize=FONT + 4,
-        fontweight="bold",
-    )
-    style(fig)
-    return fig
+    def to_factor(v: Any) -> Any:
+        return 1 + c * v
+
+    def to_score(f: Any) -> Any:
+        return (f - 1) / c if c else f
+
+    right = ax.secondary_yaxis("right", functions=(to_factor, to_score))
+    right.set_ylabel(f"factor 1 + {coeff:g}·s", fontsize=FONT)
+    right.tick_params(labelsize=FONT - 2)
 
 
 def similarity_figure(result: SaraResult) -> Figure:

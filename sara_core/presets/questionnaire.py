@@ -95,6 +95,35 @@ def load_questionnaire(path: Path | str | None = None) -> Questionnaire:
     """
     parsed = read_file(resolve(path, "mfq.yaml"))
     file, data = parsed.path, parsed.data
+    _check_top_level(file, data)
+    scale_min, scale_max = _scale(file, data)
+    instructions = _instructions(file, data["instructions"])
+    anchors = _anchors(file, data.get("anchors", {}) or {}, instructions, scale_min, scale_max)
+
+    items: list[QuestionnaireItem] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(entries(file, {"items": data["items"]}, "items"), start=1):
+        entry = Entry(file, index, raw, ("id",))
+        item = _item(entry, instructions, scale_min, scale_max)
+        key = item.id.casefold()
+        if key in seen:
+            raise entry.fail(f"duplicate item id {item.id!r} (already used by entry #{seen[key]})")
+        seen[key] = index
+        items.append(item)
+
+    return Questionnaire(
+        items=tuple(items),
+        scale_min=scale_min,
+        scale_max=scale_max,
+        instructions=instructions,
+        anchors=anchors,
+        name=_optional_str(file, data, "name"),
+        source=_optional_str(file, data, "source"),
+    )
+
+
+def _check_top_level(file: Path, data: Any) -> None:
+    """A mapping with only the known top-level keys and all the required ones."""
     if not isinstance(data, Mapping):
         raise PresetError(file, f"expected a mapping at the top level, got {type_name(data)}")
     unknown = [k for k in data if k not in _TOP_KEYS]
@@ -106,6 +135,9 @@ def load_questionnaire(path: Path | str | None = None) -> Questionnaire:
     if missing:
         raise PresetError(file, f"missing top-level key(s) {', '.join(missing)}")
 
+
+def _scale(file: Path, data: Mapping[str, Any]) -> tuple[int, int]:
+    """``scale_min`` and ``scale_max``: bounded integers, the first below the second."""
     scale_min, scale_max = data["scale_min"], data["scale_max"]
     for key, value in (("scale_min", scale_min), ("scale_max", scale_max)):
         if type(value) is not int or abs(value) > _MAX_SCALE:
@@ -116,60 +148,51 @@ def load_questionnaire(path: Path | str | None = None) -> Questionnaire:
             )
     if scale_min >= scale_max:
         raise PresetError(file, f"scale_min ({scale_min}) must be below scale_max ({scale_max})")
-    instructions = _instructions(file, data["instructions"])
-    anchors = _anchors(file, data.get("anchors", {}) or {}, instructions, scale_min, scale_max)
+    return scale_min, scale_max
 
-    items: list[QuestionnaireItem] = []
-    seen: dict[str, int] = {}
-    for index, raw in enumerate(entries(file, {"items": data["items"]}, "items"), start=1):
-        entry = Entry(file, index, raw, ("id",))
-        entry.check_fields(("id", "foundation", "part", "text"), ("expected",))
-        item_id = entry.slug("id")
-        foundation = entry.text("foundation", MAX_NAME_CHARS)
-        if foundation not in (*FOUNDATIONS, "catch"):
-            raise entry.fail(
-                f"field 'foundation' must be one of {', '.join(FOUNDATIONS)}, catch; "
-                f"got {short_repr(foundation)}"
-            )
-        part = entry.text("part", MAX_NAME_CHARS)
-        if part not in instructions:
-            raise entry.fail(
-                f"field 'part' must be one of {', '.join(instructions)}, got {short_repr(part)}"
-            )
-        text = entry.text("text", MAX_TEXT_CHARS)
-        expected = None
-        if "expected" in entry.raw:
-            rng = entry.raw["expected"]
-            if (
-                not isinstance(rng, list)
-                or len(rng) != 2
-                or any(type(v) is not int for v in rng)
-                or not scale_min <= rng[0] <= rng[1] <= scale_max
-            ):
-                raise entry.fail(
-                    f"field 'expected' must be [low, high] with {scale_min} <= low <= high <= "
-                    f"{scale_max}, got {short_repr(rng)}"
-                )
-            expected = (rng[0], rng[1])
-        if foundation == "catch" and expected is None:
-            raise entry.fail("a catch item needs an 'expected' answer range [low, high]")
-        if foundation != "catch" and expected is not None:
-            raise entry.fail("only catch items take an 'expected' answer range")
-        key = item_id.casefold()
-        if key in seen:
-            raise entry.fail(f"duplicate item id {item_id!r} (already used by entry #{seen[key]})")
-        seen[key] = index
-        items.append(QuestionnaireItem(item_id, foundation, part, text, expected))
 
-    return Questionnaire(
-        items=tuple(items),
-        scale_min=scale_min,
-        scale_max=scale_max,
-        instructions=instructions,
-        anchors=anchors,
-        name=_optional_str(file, data, "name"),
-        source=_optional_str(file, data, "source"),
-    )
+def _item(
+    entry: Entry, instructions: Mapping[str, str], scale_min: int, scale_max: int
+) -> QuestionnaireItem:
+    """One item: a known foundation (or catch) and part, its text, and a catch item's range."""
+    entry.check_fields(("id", "foundation", "part", "text"), ("expected",))
+    item_id = entry.slug("id")
+    foundation = entry.text("foundation", MAX_NAME_CHARS)
+    if foundation not in (*FOUNDATIONS, "catch"):
+        raise entry.fail(
+            f"field 'foundation' must be one of {', '.join(FOUNDATIONS)}, catch; "
+            f"got {short_repr(foundation)}"
+        )
+    part = entry.text("part", MAX_NAME_CHARS)
+    if part not in instructions:
+        raise entry.fail(
+            f"field 'part' must be one of {', '.join(instructions)}, got {short_repr(part)}"
+        )
+    text = entry.text("text", MAX_TEXT_CHARS)
+    expected = _expected(entry, scale_min, scale_max)
+    if foundation == "catch" and expected is None:
+        raise entry.fail("a catch item needs an 'expected' answer range [low, high]")
+    if foundation != "catch" and expected is not None:
+        raise entry.fail("only catch items take an 'expected' answer range")
+    return QuestionnaireItem(item_id, foundation, part, text, expected)
+
+
+def _expected(entry: Entry, scale_min: int, scale_max: int) -> tuple[int, int] | None:
+    """The item's ``expected`` answer range [low, high] within the scale, if it has one."""
+    if "expected" not in entry.raw:
+        return None
+    rng = entry.raw["expected"]
+    if (
+        not isinstance(rng, list)
+        or len(rng) != 2
+        or any(type(v) is not int for v in rng)
+        or not scale_min <= rng[0] <= rng[1] <= scale_max
+    ):
+        raise entry.fail(
+            f"field 'expected' must be [low, high] with {scale_min} <= low <= high <= "
+            f"{scale_max}, got {short_repr(rng)}"
+        )
+    return (rng[0], rng[1])
 
 
 def _instructions(file: Path, raw: Any) -> dict[str, str]:

@@ -37,37 +37,10 @@ def build_app(engine: Engine, api_key: str | None = None) -> FastAPI:
     app = FastAPI(title="SARA steering server", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine = engine
     created = int(time.time())
-
-    @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        headers = {"Retry-After": "2"} if exc.status == 503 else None
-        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
-
-    @app.exception_handler(HTTPException)
-    async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse(error_body(exc.status_code, str(exc.detail)), exc.status_code)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(error_body(400, "the request is malformed"), 400)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        return _internal(exc)
+    _add_error_handlers(app)
 
     def authorize(request: Request) -> None:
-        if api_key is None:
-            return
-        given = request.headers.get("authorization", "")
-        scheme, _, token = given.partition(" ")
-        sent = token.strip().encode("utf-8", "replace")  # bytes: any header text compares
-        if scheme.lower() != "bearer" or not hmac.compare_digest(sent, api_key.encode()):
-            raise ApiError(
-                401,
-                "a valid API key is required (Authorization: Bearer KEY)",
-                None,
-                "invalid_api_key",
-            )
+        _authorize(request, api_key)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -88,36 +61,79 @@ def build_app(engine: Engine, api_key: str | None = None) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
         authorize(request)
-        body = await read_json(request, engine.limits.max_body_bytes)
-        chat = parse_chat(body, engine.limits)
-        run = engine.start(chat)
-        ident = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-        try:
-            first = await next_event(run, request)
-            if first[0] == "error":
-                raise internal_error(first[1])
-        except BaseException:
-            run.cancel()
-            raise
-        if chat.stream:
-            return StreamingResponse(
-                event_stream(run, ident, engine.lm.name),
-                media_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-            )
-        try:
-            while True:
-                kind, value = await next_event(run, request)
-                if kind == "done":
-                    outcome: Outcome = value
-                    return JSONResponse(completion_body(run, ident, engine.lm.name, outcome))
-                if kind == "error":
-                    raise internal_error(value)
-        except BaseException:
-            run.cancel()
-            raise
+        return await _chat_completion(engine, request)
 
     return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error answers as OpenAI-style JSON (a 503 also says when to retry)."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        headers = {"Retry-After": "2"} if exc.status == 503 else None
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse(error_body(exc.status_code, str(exc.detail)), exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(error_body(400, "the request is malformed"), 400)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        return _internal(exc)
+
+
+def _authorize(request: Request, api_key: str | None) -> None:
+    """Raise a 401 unless the request bears ``api_key`` (no key: everyone may ask)."""
+    if api_key is None:
+        return
+    given = request.headers.get("authorization", "")
+    scheme, _, token = given.partition(" ")
+    sent = token.strip().encode("utf-8", "replace")  # bytes: any header text compares
+    if scheme.lower() != "bearer" or not hmac.compare_digest(sent, api_key.encode()):
+        raise ApiError(
+            401,
+            "a valid API key is required (Authorization: Bearer KEY)",
+            None,
+            "invalid_api_key",
+        )
+
+
+async def _chat_completion(engine: Engine, request: Request) -> Response:
+    """Start the run, wait for its first event (so errors answer as errors), then stream it or
+    wait for the whole answer; the run is cancelled on any failure."""
+    body = await read_json(request, engine.limits.max_body_bytes)
+    chat = parse_chat(body, engine.limits)
+    run = engine.start(chat)
+    ident = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    try:
+        first = await next_event(run, request)
+        if first[0] == "error":
+            raise internal_error(first[1])
+    except BaseException:
+        run.cancel()
+        raise
+    if chat.stream:
+        return StreamingResponse(
+            event_stream(run, ident, engine.lm.name),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    try:
+        while True:
+            kind, value = await next_event(run, request)
+            if kind == "done":
+                outcome: Outcome = value
+                return JSONResponse(completion_body(run, ident, engine.lm.name, outcome))
+            if kind == "error":
+                raise internal_error(value)
+    except BaseException:
+        run.cancel()
+        raise
 
 
 async def read_json(request: Request, limit: int) -> Any:

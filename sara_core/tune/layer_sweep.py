@@ -136,8 +136,92 @@ def layer_sweep(
     ``stop`` ends the sweep early (the result holds the layers done so far).
     """
     t0 = time.perf_counter()
+    coeffs = (sara_coeff, actadd_coeff)
+    plan = _plan(lm, prompt, attract, repel, layers, k, sign, coeffs, answers, max_new_tokens)
+    tick = _Ticker(progress, 1 + len(plan.layers) + (1 if answers else 0))
+    stop = stop or threading.Event()
+    if progress is not None:
+        progress(0, tick.total, "reading activations at every block")
+    acts = _activations(lm, plan)
+    tick("activations recorded")
+
+    ids = plan.prompt_ids[0].tolist()
+    original_answer = None
+    if answers:
+        (row,) = _answer_rows(lm, [settings_row(plan.settings, ids, (), stop)])
+        original_answer = decode(lm, row.tokens)
+        tick("original answer")
+    stats = _sweep_layers(lm, plan, acts, coeffs, ids, original_answer, stop, tick)
+    return SweepResult(
+        model=lm.name,
+        prompt=plan.prompt,
+        attract=plan.attract,
+        repel=plan.repel,
+        k=plan.k,
+        sign=sign,
+        layers=stats,
+        original_answer=original_answer,
+        settings={
+            "answers": answers,
+            "max_new_tokens": max_new_tokens if answers else None,
+            "sara_coeff": sara_coeff,
+            "actadd_coeff": actadd_coeff,
+            "k_used": plan.k_used,
+        },
+        seconds=time.perf_counter() - t0,
+    )
+
+
+@dataclass
+class _Plan:
+    """A checked sweep request: its texts, blocks, k and the token ids every pass reads."""
+
+    prompt: str
+    attract: str
+    repel: str
+    layers: list[int]
+    k: int | None
+    k_used: int
+    sign: str
+    answers: bool
+    settings: GenerationSettings
+    prompt_ids: torch.Tensor
+    a_ids: list[int]
+    r_ids: list[int]
+    plus: list[int]  # attract, padded to the repel's length (ActAdd's h+)
+    minus: list[int]
+
+
+@dataclass
+class _Ticker:
+    """Counts the sweep's steps and reports each one to ``progress``."""
+
+    progress: Progress | None
+    total: int
+    step: int = 0
+
+    def __call__(self, desc: str) -> None:
+        self.step += 1
+        if self.progress is not None:
+            self.progress(self.step, self.total, desc)
+
+
+def _plan(
+    lm: LoadedModel,
+    prompt: str,
+    attract: str,
+    repel: str,
+    layers: Sequence[int] | None,
+    k: int | None,
+    sign: str,
+    coeffs: tuple[float, float],
+    answers: bool,
+    max_new_tokens: int,
+) -> _Plan:
+    """Check every input (ValueError before any work) and tokenize the texts."""
     texts = check_texts(lm, prompt, attract, repel)
     prompt, attract, repel = texts.prompt, texts.attract, texts.repel
+    sara_coeff, actadd_coeff = coeffs
     k = (
         SteeringConfig(k=k, sara_coeff=sara_coeff, actadd_coeff=actadd_coeff, sign=sign)
         .validate()
@@ -159,91 +243,109 @@ def layer_sweep(
     # first n positions do not depend on what follows, so the padded runs also give SARA's
     # attract/repel activations (their first len(ids) rows).
     plus, minus = pad_pair(a_ids, r_ids, space_pad_id(lm.tokenizer))
+    return _Plan(
+        prompt=prompt,
+        attract=attract,
+        repel=repel,
+        layers=layers,
+        k=k,
+        k_used=k_used,
+        sign=sign,
+        answers=answers,
+        settings=settings,
+        prompt_ids=prompt_ids,
+        a_ids=a_ids,
+        r_ids=r_ids,
+        plus=plus,
+        minus=minus,
+    )
 
-    total = 1 + len(layers) + (1 if answers else 0)
-    stop = stop or threading.Event()
-    step = 0
 
-    def tick(desc: str) -> None:
-        nonlocal step
-        step += 1
-        if progress is not None:
-            progress(step, total, desc)
+_Acts = tuple[dict[int, torch.Tensor], dict[int, torch.Tensor], dict[int, torch.Tensor]]
+"""The residuals entering every swept block for the prompt, h+ and h-."""
 
-    if progress is not None:
-        progress(0, total, "reading activations at every block")
+
+def _activations(lm: LoadedModel, plan: _Plan) -> _Acts:
+    """One pass each for the prompt, h+ and h-, holding the model's lock."""
     with lm.lock:  # other requests' hooks must not be installed while we read
-        h_o = residuals_at_layers(lm.model, prompt_ids, layers)
-        h_p = residuals_at_layers(lm.model, torch.tensor([plus]), layers)
-        h_m = residuals_at_layers(lm.model, torch.tensor([minus]), layers)
-    tick("activations recorded")
+        h_o = residuals_at_layers(lm.model, plan.prompt_ids, plan.layers)
+        h_p = residuals_at_layers(lm.model, torch.tensor([plan.plus]), plan.layers)
+        h_m = residuals_at_layers(lm.model, torch.tensor([plan.minus]), plan.layers)
+    return h_o, h_p, h_m
 
-    ids = prompt_ids[0].tolist()
-    original_answer = None
-    if answers:
-        (row,) = _answer_rows(lm, [settings_row(settings, ids, (), stop)])
-        original_answer = decode(lm, row.tokens)
-        tick("original answer")
 
+def _layer_stats(
+    layer: int, o: torch.Tensor, a: torch.Tensor, r: torch.Tensor, diff: torch.Tensor, plan: _Plan
+) -> LayerStats:
+    """SARA's scores and cosines at one block, and ActAdd's difference relative to the prompt."""
+    res = sara_components(o, a, r, k=plan.k, sign=plan.sign)
+    s = res.scores
+    rel = float(diff.norm(dim=-1).mean() / o.norm(dim=-1).mean().clamp_min(1e-12))
+    return LayerStats(
+        layer=layer,
+        k=res.k,
+        mean_abs_score=float(s.abs().mean()),
+        frac_boosted=float((s > 0).float().mean()),
+        frac_suppressed=float((s < 0).float().mean()),
+        mean_cos_attract=float(res.cos_attract.mean()),
+        mean_cos_repel=float(res.cos_repel.mean()),
+        actadd_rel_norm=rel,
+    )
+
+
+def _sweep_layers(
+    lm: LoadedModel,
+    plan: _Plan,
+    acts: _Acts,
+    coeffs: tuple[float, float],
+    ids: list[int],
+    original_answer: str | None,
+    stop: threading.Event,
+    tick: _Ticker,
+) -> list[LayerStats]:
+    """The stats of every block (until ``stop``), with their answers when the plan asks."""
+    h_o, h_p, h_m = acts
+    sara_coeff, actadd_coeff = coeffs
     stats: list[LayerStats] = []
     pending: list[tuple[LayerStats, Row, Row]] = []
-    for layer in layers:
+    for layer in plan.layers:
         if stop.is_set():
             break
-        o, a, r = h_o[layer], h_p[layer][: len(a_ids)], h_m[layer][: len(r_ids)]
-        res = sara_components(o, a, r, k=k, sign=sign)
-        s = res.scores
+        o, a, r = h_o[layer], h_p[layer][: len(plan.a_ids)], h_m[layer][: len(plan.r_ids)]
         diff = h_p[layer] - h_m[layer]
-        rel = float(diff.norm(dim=-1).mean() / o.norm(dim=-1).mean().clamp_min(1e-12))
-        item = LayerStats(
-            layer=layer,
-            k=res.k,
-            mean_abs_score=float(s.abs().mean()),
-            frac_boosted=float((s > 0).float().mean()),
-            frac_suppressed=float((s < 0).float().mean()),
-            mean_cos_attract=float(res.cos_attract.mean()),
-            mean_cos_repel=float(res.cos_repel.mean()),
-            actadd_rel_norm=rel,
-        )
+        item = _layer_stats(layer, o, a, r, diff, plan)
         stats.append(item)
-        if not answers:
+        if not plan.answers:
             tick(f"block {layer}")
             continue
-        sara = SaraSteering(a, r, layer=layer, coeff=sara_coeff, k=k, sign=sign)
+        sara = SaraSteering(a, r, layer=layer, coeff=sara_coeff, k=plan.k, sign=plan.sign)
         actadd = ActAddSteering(diff, layer=layer, coeff=actadd_coeff)
         pending.append(
             (
                 item,
-                settings_row(settings, ids, (sara,), stop),
-                settings_row(settings, ids, (actadd,), stop),
+                settings_row(plan.settings, ids, (sara,), stop),
+                settings_row(plan.settings, ids, (actadd,), stop),
             )
         )
-        if len(pending) == LAYERS_PER_BATCH or layer == layers[-1]:
-            _answer_rows(lm, [r for _, s_row, a_row in pending for r in (s_row, a_row)])
-            for done, s_row, a_row in pending:
-                done.sara_answer, done.actadd_answer = (
-                    decode(lm, s_row.tokens),
-                    decode(lm, a_row.tokens),
-                )
-                done.sara_differs = done.sara_answer != original_answer
-                done.actadd_differs = done.actadd_answer != original_answer
-                tick(f"block {done.layer}")
+        if len(pending) == LAYERS_PER_BATCH or layer == plan.layers[-1]:
+            _answer_pending(lm, pending, original_answer, tick)
             pending = []
-    return SweepResult(
-        model=lm.name,
-        prompt=prompt,
-        attract=attract,
-        repel=repel,
-        k=k,
-        sign=sign,
-        layers=stats,
-        original_answer=original_answer,
-        settings={
-            "answers": answers,
-            "max_new_tokens": max_new_tokens if answers else None,
-            "sara_coeff": sara_coeff,
-            "actadd_coeff": actadd_coeff,
-            "k_used": k_used,
-        },
-        seconds=time.perf_counter() - t0,
-    )
+    return stats
+
+
+def _answer_pending(
+    lm: LoadedModel,
+    pending: list[tuple[LayerStats, Row, Row]],
+    original_answer: str | None,
+    tick: _Ticker,
+) -> None:
+    """Generate the pending blocks' SARA and ActAdd answers in one batch and record them."""
+    _answer_rows(lm, [r for _, s_row, a_row in pending for r in (s_row, a_row)])
+    for done, s_row, a_row in pending:
+        done.sara_answer, done.actadd_answer = (
+            decode(lm, s_row.tokens),
+            decode(lm, a_row.tokens),
+        )
+        done.sara_differs = done.sara_answer != original_answer
+        done.actadd_differs = done.actadd_answer != original_answer
+        tick(f"block {done.layer}")

@@ -286,19 +286,7 @@ def tune(
     ratio = check_ratio(max_ppl_ratio)
     tokens = as_int("max_new_tokens", max_new_tokens, 1, min(MAX_TUNE_NEW_TOKENS, MAX_NEW_TOKENS))
     chunk = as_int("rows_per_chunk", rows_per_chunk, 1, 64)
-    base = config or SteeringConfig()
-    steering = SteeringConfig(
-        grid.layers[0], base.k, 1.0, 1.0, base.scope, base.sign, base.actadd_mode
-    )
-    plan = plan_compare(
-        lm,
-        prompt,
-        attract,
-        repel,
-        steering,
-        GenerationSettings(max_new_tokens=tokens),
-        prompted=True,
-    )
+    plan = _plan(lm, prompt, attract, repel, config, grid.layers[0], tokens)
     stop = stop or threading.Event()
     coarse = grid.coarse_points(methods)
     every = (not quick) if held_out_all is None else bool(held_out_all)
@@ -311,24 +299,9 @@ def tune(
         plan.texts.prompt,
         plan.texts.attract,
         plan.texts.repel,
-        settings={
-            "methods": list(methods),
-            "layers": list(grid.layers),
-            "sara_coeffs": list(grid.sara_coeffs),
-            "actadd_coeffs": list(grid.actadd_coeffs),
-            "refine": grid.refine,
-            "quick": quick,
-            "max_new_tokens": tokens,
-            "max_ppl_ratio": ratio,
-            "max_points": max_points,
-            "rows_per_chunk": chunk,
-            "held_out": held_out.describe() if held_out else None,
-            **{
-                k: v
-                for k, v in asdict(plan.config).items()
-                if k in ("k", "sign", "scope", "actadd_mode")
-            },
-        },
+        settings=_settings_record(
+            methods, grid, quick, tokens, ratio, max_points, chunk, held_out, plan
+        ),
     )
     shared = {"model": lm.name, "dtype": str(lm.dtype), "device": lm.device.type}
     texts = [plan.texts.prompt, plan.texts.attract, plan.texts.repel]
@@ -337,12 +310,7 @@ def tune(
     if base_points is not None:
         result.unsteered, result.prompted = base_points
         search.tick("baselines")
-        result.points = search.run(coarse, "coarse")
-        extra = _refine(grid, methods, result.points, lm.n_layers, cap - len(coarse))
-        if extra and not stop.is_set():
-            search.total += math.ceil(len(extra) / chunk)
-            result.points += search.run(extra, "refine")
-        search.held_out_chosen(list(result.chosen.values()))
+        _run_points(search, result, grid, methods, coarse, cap - len(coarse))
     result.stopped = stop.is_set()
     result.timing = {
         "total_s": round(time.perf_counter() - t0, 2),
@@ -353,3 +321,77 @@ def tune(
         "processes": search.shard.world,
     }
     return result
+
+
+def _plan(
+    lm: LoadedModel,
+    prompt: str,
+    attract: str,
+    repel: str,
+    config: SteeringConfig | None,
+    layer: int,
+    tokens: int,
+) -> ComparePlan:
+    """Check the texts and plan one comparison at ``layer`` with ``config``'s k, sign, scope and
+    ActAdd mode (unit strengths; every point sets its own)."""
+    base = config or SteeringConfig()
+    steering = SteeringConfig(layer, base.k, 1.0, 1.0, base.scope, base.sign, base.actadd_mode)
+    return plan_compare(
+        lm,
+        prompt,
+        attract,
+        repel,
+        steering,
+        GenerationSettings(max_new_tokens=tokens),
+        prompted=True,
+    )
+
+
+def _settings_record(
+    methods: Sequence[str],
+    grid: TuneGrid,
+    quick: bool,
+    tokens: int,
+    ratio: float,
+    max_points: int | None,
+    chunk: int,
+    held_out: HeldOut | None,
+    plan: ComparePlan,
+) -> dict:
+    """The search's settings as the result records them (and every process agrees on)."""
+    return {
+        "methods": list(methods),
+        "layers": list(grid.layers),
+        "sara_coeffs": list(grid.sara_coeffs),
+        "actadd_coeffs": list(grid.actadd_coeffs),
+        "refine": grid.refine,
+        "quick": quick,
+        "max_new_tokens": tokens,
+        "max_ppl_ratio": ratio,
+        "max_points": max_points,
+        "rows_per_chunk": chunk,
+        "held_out": held_out.describe() if held_out else None,
+        **{
+            k: v
+            for k, v in asdict(plan.config).items()
+            if k in ("k", "sign", "scope", "actadd_mode")
+        },
+    }
+
+
+def _run_points(
+    search: _Search,
+    result: TuneResult,
+    grid: TuneGrid,
+    methods: Sequence[str],
+    coarse: list[tuple[str, int, float]],
+    room: int,
+) -> None:
+    """The coarse points, up to ``room`` refined ones (unless stopped), then the held-out
+    preference of the chosen points."""
+    result.points = search.run(coarse, "coarse")
+    extra = _refine(grid, methods, result.points, search.lm.n_layers, room)
+    if extra and not search.stop.is_set():
+        search.total += math.ceil(len(extra) / search.chunk)
+        result.points += search.run(extra, "refine")
+    search.held_out_chosen(list(result.chosen.values()))

@@ -234,15 +234,8 @@ def _settings(lab: Lab, lm: LoadedModel | None) -> dict[str, Component]:
     return out
 
 
-def build(lab: Lab, lm: LoadedModel | None) -> SteerTab:
-    """Lay the Steer tab out in the current ``gr.Tab``; ``lm`` is the model if already loaded."""
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=3):
-            texts, pickers = _texts(lab)
-        with gr.Column(scale=2):
-            settings = _settings(lab, lm)
-    widgets = {**texts, **settings}
-    fields = {name: widgets[name] for name in CompareRequest.names()}
+def _run_row(lm: LoadedModel | None) -> tuple[gr.Button, gr.Button, gr.Markdown, gr.Markdown]:
+    """The compare and Stop buttons, the status line and the model's validity line."""
     with gr.Row():
         run = gr.Button(
             READY if lm else "Loading the model…",
@@ -258,8 +251,11 @@ def build(lab: Lab, lm: LoadedModel | None) -> SteerTab:
         validity_line(stored_validity(lm.name), model_size(lm)) if lm else "",
         elem_id="validity-line",
     )
-    with gr.Row(equal_height=True):
-        answers = [answer_box(label, f"answer-{key}") for key, label in ANSWERS]
+    return run, stop, status, validity
+
+
+def _analysis() -> tuple[gr.Markdown, gr.Plot, gr.Dataframe, gr.Plot]:
+    """What SARA did: the summary, the per-unit heatmap, the top units and the similarity."""
     gr.Markdown("### What SARA did")
     summary = gr.Markdown("Run a comparison to see SARA's per-unit scores here.")
     heatmap = gr.Plot(
@@ -280,6 +276,11 @@ def build(lab: Lab, lm: LoadedModel | None) -> SteerTab:
             scale=2,
             elem_id="similarity",
         )
+    return summary, heatmap, units, similarity
+
+
+def _steering_files() -> tuple[gr.DownloadButton, gr.File, gr.Button, gr.Markdown]:
+    """The accordion to download the last run's steering or upload one to reuse."""
     with gr.Accordion("Save or reuse a steering", open=False):
         gr.Markdown(
             "Download the steering of the last run (one `.safetensors` file: the attract/repel "
@@ -298,6 +299,11 @@ def build(lab: Lab, lm: LoadedModel | None) -> SteerTab:
             )
             forget = gr.Button("Forget the uploaded steering", size="sm")
         steering_md = gr.Markdown("")
+    return download, upload, forget, steering_md
+
+
+def _preset_files() -> tuple[gr.File, gr.Markdown]:
+    """The accordion to add a session's own stances and dilemmas from a file."""
     with gr.Accordion("Add your own stances or dilemmas", open=False):
         gr.Markdown(
             "A YAML, JSON or TOML file with `stances:` (name, attract, repel) and/or `dilemmas:` "
@@ -308,6 +314,11 @@ def build(lab: Lab, lm: LoadedModel | None) -> SteerTab:
             label="Preset file", file_types=[".yaml", ".yml", ".json", ".toml"], type="filepath"
         )
         preset_md = gr.Markdown("")
+    return preset_file, preset_md
+
+
+def _examples(lab: Lab, fields: dict[str, Component], pickers: Pickers) -> None:
+    """The clickable examples (a dilemma and a stance), if the presets have any."""
     examples, labels = lab.presets.examples()
     if examples:
         gr.Examples(
@@ -317,6 +328,24 @@ def build(lab: Lab, lm: LoadedModel | None) -> SteerTab:
             label="Try these (click one, then press the button)",
             examples_per_page=6,
         )
+
+
+def build(lab: Lab, lm: LoadedModel | None) -> SteerTab:
+    """Lay the Steer tab out in the current ``gr.Tab``; ``lm`` is the model if already loaded."""
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            texts, pickers = _texts(lab)
+        with gr.Column(scale=2):
+            settings = _settings(lab, lm)
+    widgets = {**texts, **settings}
+    fields = {name: widgets[name] for name in CompareRequest.names()}
+    run, stop, status, validity = _run_row(lm)
+    with gr.Row(equal_height=True):
+        answers = [answer_box(label, f"answer-{key}") for key, label in ANSWERS]
+    summary, heatmap, units, similarity = _analysis()
+    download, upload, forget, steering_md = _steering_files()
+    preset_file, preset_md = _preset_files()
+    _examples(lab, fields, pickers)
     return SteerTab(
         fields=fields,
         pickers=pickers,
