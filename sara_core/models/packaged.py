@@ -50,7 +50,8 @@ def _silent(_stage: str, _fraction: float | None) -> None:
 def get(name: str) -> PackagedModel:
     """The model called ``name`` (with or without ``pypi:``); LoadRefused lists the known ones."""
     models = packaged_models()
-    key = name.strip().removeprefix(PYPI_PREFIX)
+    key = name.strip().lower()
+    key = key[len(PYPI_PREFIX) :] if key.startswith(PYPI_PREFIX) else key
     if key not in models:
         known = ", ".join(m.model_id for m in models.values())
         raise LoadRefused(f"unknown packaged model {name!r}; the known ones are {known}")

@@ -5,6 +5,7 @@ cap whatever the caller sends; a waiting request gives up after the settings' lo
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
@@ -17,10 +18,29 @@ from sara_lab.defaults import initial_layer, layer_label
 
 if TYPE_CHECKING:
     from sara_lab.lab import Lab
+    from sara_lab.settings import Settings
+
+log = logging.getLogger("sara_lab")
 
 READY = "▶  Compare the answers"
 MAX_NAME_CHARS = 300
 PAGE_LOAD_WAIT_S = 600.0  # a page opened while the model loads waits this long for it
+
+
+def model_choices(settings: Settings) -> list[str]:
+    """The Model tab's list: the allowlist; outside public mode also the packaged ``pypi:``
+    models installed here (``python -m sara_core models``), which load offline."""
+    choices = list(settings.allowlist)
+    if settings.public:
+        return choices
+    from sara_core.models import packaged
+
+    try:
+        installed = [s.model_id for s in packaged.status() if s.installed]
+    except (ValueError, OSError) as exc:  # a bad presets/models.yaml must not stop the page
+        log.warning("no packaged models listed: %s", exc)
+        installed = []
+    return choices + [m for m in installed if m not in choices]
 
 
 def layer_update(lm: LoadedModel, value: int | None = None) -> Any:

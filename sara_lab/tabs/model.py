@@ -9,6 +9,7 @@ import gradio as gr
 
 from sara_core.measures.model_validity import stored_validity
 from sara_core.models.loading import LoadedModel
+from sara_lab.handlers.models import model_choices
 from sara_lab.render import validity_markdown
 
 if TYPE_CHECKING:
@@ -35,17 +36,19 @@ def build(lab: Lab, lm: LoadedModel | None) -> ModelTab:
         "that are not on this machine need the internet (set `SARA_ONLINE=1`)."
         + (" This public demo serves only the models listed." if settings.public else "")
     )
+    choices = model_choices(settings)
     with gr.Row():
         pick = gr.Dropdown(
-            choices=list(settings.allowlist),
-            value=default if default in settings.allowlist else None,
+            choices=choices,
+            value=default if default in choices else None,
             label="Model",
             scale=3,
         )
         custom = gr.Textbox(
-            label="…or any hub id, local folder or random:NAME",
-            placeholder="e.g. HuggingFaceTB/SmolLM2-360M-Instruct, /path/to/model, or "
-            "random:gemma-2-2b (a real shape with random weights: its cost, no download)",
+            label="…or any hub id, local folder, .gguf file, owner/repo:file.gguf or random:NAME",
+            placeholder="e.g. HuggingFaceTB/SmolLM2-360M-Instruct, /path/to/model, "
+            "/path/to/model.gguf, or random:gemma-2-2b (a real shape with random weights: its "
+            "cost, no download)",
             visible=not settings.public,
             scale=3,
         )

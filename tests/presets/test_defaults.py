@@ -71,3 +71,13 @@ def test_the_bundled_entry_for_the_embedded_model_names_real_presets():
     assert get_dilemma(entry.example_dilemma).id == entry.example_dilemma
     assert get_stance(entry.example_stance).name == entry.example_stance
     assert "docs/tuning.md" in entry.source and entry.note
+
+
+def test_a_packaged_model_finds_its_entry_by_its_loaded_name():
+    """``pypi:NAME`` loads under its canonical name (any case typed), the key of its entry."""
+    from sara_core.models import packaged
+
+    model = packaged.get("PYPI:Gemma-3-270M")
+    entry = ModelDefaults("pypi:gemma-3-270m", 6, 1.0, 2.0, "parent_criminal", "optimistic")
+    assert model.model_id == "pypi:gemma-3-270m"
+    assert defaults_for(model.model_id, [entry]) is entry

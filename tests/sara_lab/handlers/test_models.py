@@ -80,3 +80,19 @@ def test_public_mode_serves_only_the_allowlist(tiny):
         switch_model(lab, "someone/huge-model", "", "tiny")
     with pytest.raises(gr.Error, match="does not load models by name"):
         switch_model(lab, "tiny", "/etc", "tiny")  # free text, as a hand-made request sends it
+
+
+def test_the_model_list_offers_installed_packaged_models_outside_public_mode(monkeypatch):
+    from sara_core.models import packaged
+    from sara_lab.handlers.models import model_choices
+    from sara_lab.settings import Settings
+
+    rows = [
+        packaged.ModelStatus("pypi:a", "A", True, True, 1, "MIT", "u", ()),
+        packaged.ModelStatus("pypi:b", "B", False, False, 1, "MIT", "u", ("b==1",)),
+    ]
+    monkeypatch.setattr(packaged, "status", lambda: rows)
+    private = Settings(allowlist=("m1",))
+    assert model_choices(private) == ["m1", "pypi:a"]
+    assert model_choices(Settings(public=True, allowlist=("m1",))) == ["m1"]
+    assert model_choices(Settings(public=True, allowlist=("m1", "pypi:b"))) == ["m1", "pypi:b"]
