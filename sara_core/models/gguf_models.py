@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 CONVERT_SCALE = 1.4
 """A conversion's peak, per byte of float32 weights (the dequantized model and its saved copy
-overlap in part; docs/benchmark.md has the measured peaks)."""
+overlap in part; notes/real-weights-measured.md has the measured peaks)."""
 CONVERT_EXTRA_BYTES = 2 * 1024**3
 """Plus the tokenizer build and the libraries (Gemma 3's 262k-token vocabulary takes most)."""
 
