@@ -17,7 +17,8 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ CONTROL_LIKE = {"gemma3": ("[multimodal]", "<start_of_image>", "<end_of_image>")
 """Tokens a GGUF file marks USER_DEFINED although they are control tokens (Gemma 3's image
 markers): a text-only model must never show them, so the saved tokenizer marks them special."""
 _hash_lock = threading.Lock()
+_parse_lock = threading.Lock()
 
 
 def _silent(_stage: str, _fraction: float | None) -> None:
@@ -184,7 +186,41 @@ def mark_special(folder: Path, architecture: str) -> list[str]:
     return marked
 
 
+@contextmanager
+def _one_parse() -> Iterator[None]:
+    """Parse the file's metadata once per conversion. transformers parses a GGUF file three times
+    to convert it (config, tokenizer, weights), and gguf's reader builds a numpy view per
+    vocabulary entry, so with a large vocabulary the parses cost more than the dequantizing
+    (docs/real-models.md has the figures). transformers imports ``gguf.GGUFReader`` inside its
+    functions, so handing it a memoizing factory for the conversion's duration is enough; the
+    lock keeps two conversions in one process from sharing the patch."""
+    import gguf
+
+    with _parse_lock:
+        original = gguf.GGUFReader
+        readers: dict[tuple[str, str], Any] = {}
+
+        def reader(path: Any, mode: str = "r") -> Any:
+            key = (str(path), mode)
+            if key not in readers:
+                readers[key] = original(path, mode)  # type: ignore[arg-type]
+            return readers[key]
+
+        gguf.GGUFReader = reader  # type: ignore[misc,assignment]
+        try:
+            yield
+        finally:
+            gguf.GGUFReader = original  # type: ignore[misc]
+            readers.clear()
+
+
 def _write(gguf: Path, tmp: Path, header: GGUFHeader, sha256: str, report: Progress) -> None:
+    """Dequantize ``gguf`` into ``tmp`` (one parse of its metadata: :func:`_one_parse`)."""
+    with _one_parse():
+        _write_parsed(gguf, tmp, header, sha256, report)
+
+
+def _write_parsed(gguf: Path, tmp: Path, header: GGUFHeader, sha256: str, report: Progress) -> None:
     """Dequantize ``gguf`` into ``tmp``: weights, config, tokenizer and the marker last."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

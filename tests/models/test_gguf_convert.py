@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,3 +109,24 @@ def test_hash_memo_follows_size_and_mtime(tmp_path: Path) -> None:
     assert gc.known_sha256(f, tmp_path) == "0" * 64  # remembered, not recomputed
     f.write_bytes(b"abcd")
     assert gc.known_sha256(f, tmp_path) == gc.file_sha256(f)  # changed: recomputed
+
+
+def test_a_conversion_parses_the_file_once(
+    tiny_gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """transformers reads the file three times (config, tokenizer, weights): one parse serves
+    them all, and the reader is gguf's own again afterwards."""
+    import gguf
+
+    parses: list[str] = []
+    real = gguf.GGUFReader
+
+    class Counting(real):  # type: ignore[misc,valid-type]
+        def __init__(self, path: Any, mode: Any = "r") -> None:
+            parses.append(str(path))
+            super().__init__(path, mode)
+
+    monkeypatch.setattr(gguf, "GGUFReader", Counting)
+    gc.convert_gguf(tiny_gguf, tmp_path)
+    assert parses == [str(tiny_gguf)]
+    assert gguf.GGUFReader is Counting
