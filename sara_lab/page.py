@@ -183,7 +183,12 @@ def _wire_model(demo: gr.Blocks, page: _Page) -> None:
         api_visibility="private",
         concurrency_id="load",
         concurrency_limit=1,
-    ).success(show_validity, [page.model_state], validity_views, **page_quiet)
+    ).success(show_validity, [page.model_state], validity_views, **page_quiet).then(
+        model_handlers.strength_updates,
+        [page.model_state],
+        [f["sara_coeff"], f["actadd_coeff"]],
+        **page_quiet,
+    )
     mt.check.click(
         check_validity,
         inputs=[page.model_state],

@@ -14,7 +14,7 @@ from sara_core.models.errors import ModelBusyError, ModelLoadError
 from sara_core.models.loading import LoadedModel
 from sara_core.models.names import canonical
 from sara_lab import render
-from sara_lab.defaults import initial_layer, layer_label
+from sara_lab.defaults import initial_layer, initial_strengths, layer_label
 
 if TYPE_CHECKING:
     from sara_lab.lab import Lab
@@ -53,6 +53,13 @@ def layer_update(lm: LoadedModel, value: int | None = None) -> Any:
         label=layer_label(lm),
         visible=True,
     )
+
+
+def strength_updates(model_name: str | None) -> tuple[Any, Any]:
+    """SARA's λ and ActAdd's c sliders set to the model's measured defaults (else λ 1, c 4):
+    a strength measured on one model can break another (ActAdd at c 4 on Gemma 3 270M)."""
+    sara_coeff, actadd_coeff = initial_strengths(model_name)
+    return gr.update(value=sara_coeff), gr.update(value=actadd_coeff)
 
 
 def page_load(lab: Lab, model_name: str | None) -> tuple[Any, Any, Any, Any]:

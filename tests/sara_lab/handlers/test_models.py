@@ -96,3 +96,18 @@ def test_the_model_list_offers_installed_packaged_models_outside_public_mode(mon
     assert model_choices(private) == ["m1", "pypi:a"]
     assert model_choices(Settings(public=True, allowlist=("m1",))) == ["m1"]
     assert model_choices(Settings(public=True, allowlist=("m1", "pypi:b"))) == ["m1", "pypi:b"]
+
+
+def test_a_picked_model_brings_its_measured_strengths(monkeypatch):
+    """The Model tab's load sets SARA's and ActAdd's sliders to the picked model's measured
+    defaults (a strength fit for one model can break another), else to λ 1 and c 4."""
+    from sara_core.presets.defaults import ModelDefaults
+    from sara_lab import defaults
+    from sara_lab.handlers.models import strength_updates
+
+    entry = ModelDefaults("pypi:tiny", 3, 0.5, 1.5, "parent_criminal", "utilitarian")
+    monkeypatch.setattr(defaults, "_bundled", lambda: (entry,))
+    sara, actadd = strength_updates("pypi:tiny")
+    assert (sara["value"], actadd["value"]) == (0.5, 1.5)
+    sara, actadd = strength_updates("some/other-model")
+    assert (sara["value"], actadd["value"]) == (defaults.SARA_COEFF, defaults.ACTADD_COEFF)
