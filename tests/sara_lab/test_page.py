@@ -86,7 +86,8 @@ def test_the_page_says_the_model_is_loading_until_it_is_ready(tiny):
 def test_public_mode_page_hides_free_model_names_and_caps_the_sliders(tiny):
     demo = build_app(tiny_lab(tiny, public=True), start_loading=False)
     by_label = {getattr(b, "label", None): b for b in demo.blocks.values()}
-    assert by_label["…or any hub id, local folder or random:NAME"].visible is False
+    free = "…or any hub id, local folder, .gguf file, owner/repo:file.gguf or random:NAME"
+    assert by_label[free].visible is False
     assert by_label["Max new tokens (up to 256)"].maximum == 256
     assert by_label["New tokens per answer"].maximum == 32
     assert [c[1] for c in by_label["Model"].choices[:2]] == ["tiny", EMBEDDED_ID]
