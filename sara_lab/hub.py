@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from sara_core.models.errors import ModelLoadError
 from sara_core.models.hub_errors import hub_reason
-from sara_core.models.names import is_hub_id, is_random_id
+from sara_core.models.names import hub_gguf, is_hub_id, is_random_id
 
 if TYPE_CHECKING:
     from sara_lab.settings import Settings
@@ -80,6 +80,15 @@ class ModelPolicy:
             files=files,
         )
 
+    def _download_size(self, name: str) -> int | None:
+        """Bytes a load of ``name`` fetches: a hub repo's GGUF file alone, else the repo's
+        files as ``from_pretrained`` would take them."""
+        gguf = hub_gguf(name)
+        if gguf is None:
+            return download_bytes(self.files(name))
+        repo, file = gguf
+        return self.files(repo).get(file)
+
     def check(self, name: str) -> None:
         """Raise :class:`ModelRefused` if ``name`` may not be loaded here."""
         if self.public and is_random_id(name):  # whatever the allowlist says
@@ -96,7 +105,7 @@ class ModelPolicy:
         if not is_hub_id(name):
             return
         try:
-            size = download_bytes(self.files(name))
+            size = self._download_size(name)
         except Exception as exc:  # noqa: BLE001 - any hub failure: we cannot vouch for its size
             log.warning("could not read the file list of %r on the hub", name, exc_info=True)
             reason = hub_reason(exc, name)  # unknown, gated, no network: say which

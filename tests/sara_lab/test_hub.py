@@ -67,6 +67,20 @@ def test_hub_models_over_the_cap_are_refused_before_any_download():
     assert asked == ["small/model", "old/model", "big/model", "odd/model", "no/such"]
 
 
+def test_a_hub_gguf_file_counts_that_file_alone():
+    """``owner/repo:file.gguf`` fetches one file: its size decides, not the repo's others."""
+    asked: list[str] = []
+    policy = ModelPolicy(online=True, max_download_bytes=6 * GB, files=stub(asked))
+    with pytest.raises(ModelRefused, match="small/model:model.gguf is too large.*10,000 MB"):
+        policy.check("small/model:model.gguf")
+    with pytest.raises(ModelRefused, match="could not check the size of 'small/model:no.gguf'"):
+        policy.check("small/model:no.gguf")
+    assert asked == ["small/model", "small/model"]
+    ModelPolicy(online=True, max_download_bytes=11 * GB, files=stub(asked)).check(
+        "small/model:model.gguf"
+    )
+
+
 def test_what_is_not_checked_against_the_hub(tmp_path):
     asked: list[str] = []
     policy = ModelPolicy(online=True, max_download_bytes=GB, trusted="big/model", files=stub(asked))
