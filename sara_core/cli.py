@@ -63,8 +63,17 @@ def _add_compare(sub) -> None:
     st.add_argument(
         "--k", type=int, help="SVD rank for SARA (default or 0: the shortest prompt's length)"
     )
-    st.add_argument("--sara-coeff", type=float, default=1.0, help="SARA lambda (default 1.0)")
-    st.add_argument("--actadd-coeff", type=float, default=4.0, help="ActAdd c (default 4.0)")
+    st.add_argument(
+        "--sara-coeff",
+        type=float,
+        help="SARA lambda (default: the model's measured one in presets/defaults.yaml, else 1.0)",
+    )
+    st.add_argument(
+        "--actadd-coeff",
+        type=float,
+        help="ActAdd c (default: the model's measured one in presets/defaults.yaml, else 4.0: "
+        "a strength fit for one model can break another)",
+    )
     st.add_argument(
         "--scope",
         choices=["prompt", "every-step"],
@@ -260,8 +269,23 @@ def run_compare(args: argparse.Namespace) -> int:
         out = {**result.to_json(), "model_info": lm.describe()}
         print(json.dumps(out, indent=2, default=str))
         return 0
-    _print_compare(args, lm, result)
+    _print_compare(args, lm, result, request)
     return 0
+
+
+def _strengths(args: argparse.Namespace) -> tuple[float, float]:
+    """SARA's λ and ActAdd's c: as given, else the model's measured defaults (the app's
+    starting values too), else the library's (λ 1, c 4)."""
+    from sara_core.config import SteeringConfig
+    from sara_core.models.names import canonical
+    from sara_core.presets.defaults import defaults_for
+
+    base = SteeringConfig()
+    entry = defaults_for(canonical(args.model))
+    sara = base.sara_coeff if entry is None else entry.sara_coeff
+    actadd = base.actadd_coeff if entry is None else entry.actadd_coeff
+    given = args.sara_coeff, args.actadd_coeff
+    return (sara if given[0] is None else given[0], actadd if given[1] is None else given[1])
 
 
 def _compare_request(
@@ -270,6 +294,7 @@ def _compare_request(
     """The comparison's values from the command line, parsed and checked."""
     from sara_core.engine.request import CompareRequest
 
+    sara_coeff, actadd_coeff = _strengths(args)
     return CompareRequest.parse(
         {
             "dilemma": dilemma,
@@ -278,8 +303,8 @@ def _compare_request(
             "layer": args.layer,
             "max_new_tokens": args.max_new_tokens,
             "k": args.k,
-            "sara_coeff": args.sara_coeff,
-            "actadd_coeff": args.actadd_coeff,
+            "sara_coeff": sara_coeff,
+            "actadd_coeff": actadd_coeff,
             "scope": args.scope,
             "do_sample": args.sample,
             "temperature": args.temperature,
@@ -293,13 +318,15 @@ def _compare_request(
     )
 
 
-def _print_compare(args: argparse.Namespace, lm: LoadedModel, result: CompareResult) -> None:
+def _print_compare(
+    args: argparse.Namespace, lm: LoadedModel, result: CompareResult, request: CompareRequest
+) -> None:
     """The settings line and the answers on stdout, the speed (and where the steering was
     saved) on stderr."""
     s = result.settings
     print(
-        f"model {lm.name} | layer {s['layer']} | k {s['k_used']} | SARA x{args.sara_coeff} "
-        f"({args.scope}) | ActAdd x{args.actadd_coeff} ({args.actadd_mode})\n"
+        f"model {lm.name} | layer {s['layer']} | k {s['k_used']} | SARA x{request.sara_coeff} "
+        f"({args.scope}) | ActAdd x{request.actadd_coeff} ({args.actadd_mode})\n"
     )
     for title, text in (
         ("ORIGINAL", result.original),

@@ -202,3 +202,24 @@ def test_commands_keep_the_hub_off_unless_a_hub_model_is_named(tmp_path):
     env = {}
     offline_unless_hub(env, None, "Qwen/Qwen2.5-0.5B-Instruct")
     assert env == {}  # fetched where the network allows (and said plainly where it does not)
+
+
+def test_compare_strengths_left_out_are_the_models_measured_ones():
+    """A strength fit for one model can break another (ActAdd at c 4 on Gemma 3 270M): what
+    the command line leaves out comes from presets/defaults.yaml, else λ 1 and c 4."""
+    import argparse
+
+    from sara_core.cli import _strengths
+    from sara_core.presets.defaults import defaults_for
+
+    def ns(model, sara=None, actadd=None):
+        return argparse.Namespace(model=model, sara_coeff=sara, actadd_coeff=actadd)
+
+    gemma = defaults_for("pypi:gemma-3-270m")
+    assert gemma is not None and gemma.actadd_coeff < 4
+    assert _strengths(ns("pypi:Gemma-3-270M")) == (gemma.sara_coeff, gemma.actadd_coeff)
+    assert _strengths(ns("pypi:gemma-3-270m", 3.0, 0.5)) == (3.0, 0.5)
+    assert _strengths(ns("some/unmeasured-model")) == (1.0, 4.0)
+    embedded = defaults_for("embedded:smollm2-135m-instruct")
+    assert embedded is not None
+    assert _strengths(ns(None)) == (embedded.sara_coeff, embedded.actadd_coeff)
