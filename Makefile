@@ -55,10 +55,15 @@ demo: install
 browser:
 	bash scripts/install_browser.sh
 
-test: install browser $(TEST_MODELS)
-	$(PY) -m ruff check .
-	$(PY) -m ruff format --check .
-	$(PY) -m mypy
+# The two test models convert (one core, about a minute and a half) while Chromium installs and
+# the linters run on the other; the tests start when both are done.
+test: install
+	@$(MAKE) -s $(TEST_MODELS) > $(VENV)/test-models.log 2>&1 & models=$$!; \
+	$(MAKE) -s browser && $(PY) -m ruff check . && $(PY) -m ruff format --check . \
+		&& $(PY) -m mypy; checks=$$?; \
+	wait $$models; installed=$$?; \
+	if [ $$installed -ne 0 ]; then tail -20 $(VENV)/test-models.log; exit $$installed; fi; \
+	exit $$checks
 	$(PYTEST)
 
 $(SPACES_SITE)/.installed: $(STAMP) Makefile
