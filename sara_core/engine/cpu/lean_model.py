@@ -10,7 +10,9 @@ share the blocks below a steering between rows; :mod:`sara_core.engine.cpu.lean_
 decode steps (over :class:`sara_core.engine.cpu.kv_cache.KVState`, a preallocated key/value buffer
 rows can join and leave).
 
-Weights: on a model of at most :data:`COPY_LIMIT_BYTES`, q/k/v and gate/up are fused into
+Weights: a model loaded in int8 (:mod:`sara_core.models.int8`) keeps its int8 weights, which
+its products read through :mod:`sara_core.engine.cpu.int8_kernels`; no copies. On a float32
+model of at most :data:`COPY_LIMIT_BYTES`, q/k/v and gate/up are fused into
 copies laid out (in, out), where MKL's axpy GEMV reads faster than ``F.linear``'s dot-product
 GEMV when ``in`` is short (576 on the embedded model; docs/benchmark.md has the figures).
 A larger model uses its own weights through ``F.linear`` (no copy: a 2B model must not need
@@ -34,7 +36,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sara_core.engine.cpu import kernels
+from sara_core.engine.cpu import int8_kernels, kernels
+from sara_core.engine.cpu.int8_kernels import QWeight
+from sara_core.engine.cpu.int8_linear import Int8Linear
 from sara_core.engine.cpu.kv_cache import KVState
 
 # Rope types whose inverse frequencies do not depend on the sequence length.
@@ -55,20 +59,24 @@ Edit = Callable[[int, torch.Tensor], torch.Tensor]
 """``edit(block, hidden (rows, seq, hidden))``: the steerings at the input of a block."""
 
 
+Weight = torch.Tensor | QWeight
+"""A layer's weight: the model's own float32 (out, in) tensor, or its int8 rows and scales."""
+
+
 @dataclass
 class _Block:
     norms: list[torch.Tensor]  # 2 (llama, qwen2, gemma) or 4 (gemma-2), as multiplied
     qkv: torch.Tensor | None  # fused copy (hidden, q + k + v), or None: use q, k, v
-    q: torch.Tensor  # the model's own (out, in) weights
-    k: torch.Tensor
-    v: torch.Tensor
+    q: Weight  # the model's own (out, in) weights
+    k: Weight
+    v: Weight
     qkv_bias: torch.Tensor | None
-    o: torch.Tensor
+    o: Weight
     o_bias: torch.Tensor | None
     gate_up: torch.Tensor | None  # fused copy (hidden, 2 * intermediate), or None
-    gate: torch.Tensor
-    up: torch.Tensor
-    down: torch.Tensor
+    gate: Weight
+    up: Weight
+    down: Weight
     window: int | None  # sliding-window width of this block's attention, None: full
 
 
@@ -94,7 +102,9 @@ class LeanModel:
         self.embed = embed.weight.detach()
         scale = getattr(embed, "embed_scale", None)
         self.embed_scale = None if scale is None else scale.to(self.embed.dtype)
-        copy = sum(p.numel() * p.element_size() for p in model.parameters()) <= COPY_LIMIT_BYTES
+        int8 = any(isinstance(m, Int8Linear) for m in model.modules())
+        size = sum(p.numel() * p.element_size() for p in model.parameters())
+        copy = not int8 and size <= COPY_LIMIT_BYTES
         types = getattr(cfg, "layer_types", None) or ["full_attention"] * len(inner.layers)
         window = getattr(cfg, "sliding_window", None)
         self.blocks = [
@@ -104,8 +114,8 @@ class LeanModel:
         self.final_norm = _norm_weight(inner.norm, self.gemma)
         head: Any = model.lm_head
         # (in, out) copy on a small model (tied to the embedding in most small llamas)
-        self.lm_head = head.weight.detach().t().contiguous() if copy else None
-        self.lm_head_w = head.weight.detach()
+        self.lm_head_w = _weight(head)
+        self.lm_head = _t_copy(self.lm_head_w) if copy else None
         rotary = inner.rotary_emb
         self._inv_freq = rotary.inv_freq.detach().float()
         self._rope_scale = float(getattr(rotary, "attention_scaling", 1.0))
@@ -146,12 +156,15 @@ class LeanModel:
     @staticmethod
     def _linear(
         x: torch.Tensor,
-        own: torch.Tensor,
+        own: Weight,
         copy: torch.Tensor | None = None,
         bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """x times a weight: a few rows through :mod:`sara_core.engine.cpu.kernels` (the model's own
-        layout), else the (in, out) copy where there is one, else ``F.linear``."""
+        """x times a weight: int8 through its kernels, a few rows through
+        :mod:`sara_core.engine.cpu.kernels` (the model's own layout), else the (in, out) copy
+        where there is one, else ``F.linear``."""
+        if isinstance(own, QWeight):
+            return int8_kernels.linear(x, own, bias)
         if kernels.applies(x.numel() // x.shape[-1], own):
             return kernels.linear(x, own, bias)
         if copy is None:
@@ -314,7 +327,7 @@ def _norm_weight(norm: Any, gemma: bool) -> torch.Tensor:
 def _block(layer: Any, gemma: bool, copy: bool, window: int | None) -> _Block:
     """One block's weights: fused (in, out) copies when ``copy``, else the model's own."""
     attn, mlp = layer.self_attn, layer.mlp
-    q, k, v = (p.weight.detach() for p in (attn.q_proj, attn.k_proj, attn.v_proj))
+    q, k, v = (_weight(p) for p in (attn.q_proj, attn.k_proj, attn.v_proj))
     biases = [p.bias for p in (attn.q_proj, attn.k_proj, attn.v_proj)]
     qkv_bias = None
     if any(x is not None for x in biases):
@@ -323,28 +336,44 @@ def _block(layer: Any, gemma: bool, copy: bool, window: int | None) -> _Block:
     if hasattr(layer, "pre_feedforward_layernorm"):
         names += ["pre_feedforward_layernorm", "post_feedforward_layernorm"]
     o_bias = attn.o_proj.bias
-    gate, up = mlp.gate_proj.weight.detach(), mlp.up_proj.weight.detach()
+    gate, up = _weight(mlp.gate_proj), _weight(mlp.up_proj)
+    copy = copy and all(isinstance(w, torch.Tensor) for w in (q, k, v, gate, up))
     return _Block(
         norms=[_norm_weight(getattr(layer, n), gemma) for n in names],
-        qkv=torch.cat([q, k, v], dim=0).t().contiguous() if copy else None,
+        qkv=_t_copy(q, k, v) if copy else None,
         q=q,
         k=k,
         v=v,
         qkv_bias=qkv_bias,
-        o=attn.o_proj.weight.detach(),
+        o=_weight(attn.o_proj),
         o_bias=None if o_bias is None else o_bias.detach(),
-        gate_up=torch.cat([gate, up], dim=0).t().contiguous() if copy else None,
+        gate_up=_t_copy(gate, up) if copy else None,
         gate=gate,
         up=up,
-        down=mlp.down_proj.weight.detach(),
+        down=_weight(mlp.down_proj),
         window=window,
     )
 
 
+def _weight(layer: Any) -> Weight:
+    """A linear layer's weight: its int8 rows and scales, or its float tensor."""
+    if isinstance(layer, Int8Linear):
+        return layer.weight_int8
+    return layer.weight.detach()
+
+
+def _t_copy(*weights: Weight) -> torch.Tensor | None:
+    """The float weights stacked and laid out (in, out); None for int8 weights (no copies)."""
+    floats = [w for w in weights if isinstance(w, torch.Tensor)]
+    if len(floats) < len(weights):
+        return None
+    return torch.cat(floats, dim=0).t().contiguous()
+
+
 def _fingerprint(model: nn.Module) -> tuple[tuple[int, int], ...]:
-    """Where the weights live and their version counters: a model that was moved, reloaded or
-    edited in place (even under no_grad) gets new tables and copies."""
-    return tuple((p.data_ptr(), p._version) for p in model.parameters())
+    """Where the weights (int8 ones too) live and their version counters: a model that was
+    moved, reloaded or edited in place (even under no_grad) gets new tables and copies."""
+    return tuple((p.data_ptr(), p._version) for p in [*model.parameters(), *model.buffers()])
 
 
 def supported(model: nn.Module) -> bool:
