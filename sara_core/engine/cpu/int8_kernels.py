@@ -8,7 +8,8 @@ int8 weights would have cost speed, not bought it. Here:
   in registers and multiplies it by up to 4 input rows at a time, the output rows split over
   the cores (numba ``prange``); the scale multiplies each sum once at the end;
 - more rows (a prompt) unpack a tile of weight rows to float32 (the same widening, in parallel)
-  and hand it to BLAS (``torch.mm``), so a prompt runs at float32's speed plus the unpacking.
+  and hand it to BLAS (``torch.mm``), so a prompt runs at float32's speed plus the unpacking;
+  the scales multiply the sums afterwards, as in the decode kernels.
 
 numba compiles both once per machine (``cache=True``). Its thread pool is the ``workqueue``
 layer, not OpenMP: on the shared 2-core machine an OpenMP region waited a scheduler time slice
@@ -121,15 +122,14 @@ def _compile() -> dict[str, Any]:
                 out[j] = a * scale[j]
 
         @njit(parallel=True, fastmath=True, nogil=True, cache=True)
-        def unpack(q: Any, scale: Any, lo: int, hi: int, out: Any) -> None:  # pragma: no cover
-            # out (hi - lo, k) = q[lo:hi] * scale[lo:hi, None]
+        def unpack(q: Any, lo: int, hi: int, out: Any) -> None:  # pragma: no cover - compiled
+            # out (hi - lo, k) = q[lo:hi] as float32 (the scales multiply the product's rows)
             k = q.shape[1]
             for j in prange(hi - lo):
-                s = scale[lo + j]
                 qj = q[lo + j]
                 oj = out[j]
                 for i in range(k):
-                    oj[i] = np.float32(qj[i]) * s
+                    oj[i] = np.float32(qj[i])
 
         @njit(parallel=True, nogil=True, cache=True)
         def quantize(w: Any, q: Any, scale: Any) -> None:  # pragma: no cover - compiled
@@ -184,12 +184,13 @@ def _prefill(x2: torch.Tensor, weight: QWeight, kernels: dict[str, Any]) -> torc
     if _TILE[0].numel() < min(step, n) * k:
         _TILE[0] = torch.empty(step * k, dtype=torch.float32)
     tile = _TILE[0][: min(step, n) * k].view(-1, k)
-    q, scale = weight.q.numpy(), weight.scale.numpy()
+    q = weight.q.numpy()
     for lo in range(0, n, step):
         hi = min(n, lo + step)
         part = tile[: hi - lo]
-        kernels["unpack"](q, scale, lo, hi, part.numpy())
+        kernels["unpack"](q, lo, hi, part.numpy())
         torch.mm(part, x2.t(), out=out_t[lo:hi])
+    out_t *= weight.scale[:, None]  # as the decode kernels do: each sum times its row's scale
     return out_t.t()
 
 
