@@ -9,8 +9,10 @@
   disagreement once, where a free run would count everything after a first one.
 
 The float32 reference runs in a child process (``python -m sara_core.bench.quality``), so the
-float32 model is never in memory beside the int8 one; the child also reports its one-row decode
-speed and its peak memory, which the bench sets beside int8's (docs/benchmark.md).
+float32 model is never in memory beside the int8 one. The same child, run once in each dtype,
+also times the one-row decode of the prompts and takes the peak memory after it: the same work
+in two fresh processes, so ``int8_decode_speedup`` and ``int8_peak_ratio`` compare like with
+like (docs/benchmark.md).
 """
 
 from __future__ import annotations
@@ -91,8 +93,10 @@ def compare_to(lm: Any, ref: dict[str, Any]) -> dict[str, float]:
     return {"kl_to_float32": float(kl), "greedy_agreement": agree / max(1, total)}
 
 
-def reference_child(model: str | None, memory_mb: int | None = None) -> dict[str, Any]:
-    """:func:`reference` of ``model`` in float32, in a fresh process; with its peak memory (MB)."""
+def reference_child(
+    model: str | None, dtype: str = "float32", memory_mb: int | None = None
+) -> dict[str, Any]:
+    """:func:`reference` of ``model`` in ``dtype``, in a fresh process."""
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH", "")]))
@@ -101,7 +105,7 @@ def reference_child(model: str | None, memory_mb: int | None = None) -> dict[str
     with tempfile.TemporaryDirectory(prefix="sara-quality-") as tmp:
         out = Path(tmp) / "reference.pt"
         proc = subprocess.run(
-            [sys.executable, "-m", "sara_core.bench.quality", model or "", str(out)],
+            [sys.executable, "-m", "sara_core.bench.quality", model or "", dtype, str(out)],
             env=env,
             capture_output=True,
             text=True,
@@ -109,21 +113,37 @@ def reference_child(model: str | None, memory_mb: int | None = None) -> dict[str
         )
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise RuntimeError(f"the float32 reference failed: {tail[0]}")
+            raise RuntimeError(f"the {dtype} reference failed: {tail[0]}")
         ref: dict[str, Any] = torch.load(out, weights_only=True)
     ref.update(json.loads(proc.stdout.strip().splitlines()[-1]))
     return ref
 
 
-def _main(model: str, out: str) -> None:
+def int8_figures(lm: Any, model: str | None, memory_mb: int | None) -> dict[str, Any]:
+    """The bench's int8 figures for ``lm`` (loaded in int8 from ``model``): quality against a
+    float32 child, speed and peak memory of a float32 child against an int8 one."""
+    f32 = reference_child(model, "float32", memory_mb)
+    i8 = reference_child(model, "int8", memory_mb)
+    return {
+        **compare_to(lm, f32),
+        "int8_decode_speedup": f32["step_s"] / i8["step_s"],
+        "int8_peak_ratio": i8["peak_rss_mb"] / f32["peak_rss_mb"],
+        "children": {
+            d: {"step_s": r["step_s"], "peak_rss_mb": r["peak_rss_mb"]}
+            for d, r in (("float32", f32), ("int8", i8))
+        },
+    }
+
+
+def _main(model: str, dtype: str, out: str) -> None:
     from sara_core.models.loading import load_model
 
     memory_mb = os.environ.get("SARA_MEMORY_MB")
-    lm = load_model(model or None, dtype="float32", memory_mb=int(memory_mb) if memory_mb else None)
+    lm = load_model(model or None, dtype=dtype, memory_mb=int(memory_mb) if memory_mb else None)
     ref = reference(lm)
     torch.save({k: ref[k] for k in ("text_ids", "log_probs", "greedy")}, out)
     print(json.dumps({"step_s": ref["step_s"], "peak_rss_mb": ref["peak_rss_mb"]}))
 
 
 if __name__ == "__main__":
-    _main(sys.argv[1], sys.argv[2])
+    _main(sys.argv[1], sys.argv[2], sys.argv[3])

@@ -17,9 +17,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from sara_core.bench import workloads as W
 from sara_core.bench.goals import KEYS, REAL_SIZE_BYTES, goals_for, meets
 from sara_core.bench.limits import bandwidth_limit, gemv_bandwidth_child, weight_bytes
+from sara_core.bench.quality import int8_figures
 from sara_core.bench.report import machine, peak_rss_mb
 from sara_core.bench.startup import start_time
 
@@ -195,7 +198,13 @@ def run_bench(
     else:
         result["notes"]["classroom"] = "skipped (visitors=0)"
 
-    goals = goals_for(lm.name, weight_bytes(lm.model), lm.device.type)
+    int8 = lm.weight_dtype == torch.int8
+    if int8:  # quality, speed and memory against float32 on the same model (quality.py)
+        if progress:
+            print("bench: int8 against float32 (two child processes)", file=sys.stderr)
+        result["int8"] = int8_figures(lm, model or lm.name, memory_mb)
+        f.update({k: v for k, v in result["int8"].items() if k in KEYS})
+    goals = goals_for(lm.name, weight_bytes(lm.model), lm.device.type, int8)
     result["figures_extra"] = {
         "compare_first_token_ratio_cold": _median(ratios["first_cold"]),
         "plain_first_s": med["plain_first"],

@@ -28,6 +28,10 @@ QWEN_05B = Path(
 
 def _saved(arch: str, folder: Path):
     tiny = make_tiny_lm(arch)
+    with torch.no_grad():  # qwen2's q, k, v biases start at zero: give them values to carry
+        for module in tiny.model.modules():
+            if isinstance(module, torch.nn.Linear) and module.bias is not None:
+                module.bias.normal_(0.0, 0.5)
     tiny.model.save_pretrained(folder)
     tiny.tokenizer.save_pretrained(folder)
     return tiny

@@ -36,6 +36,10 @@ TILE_FLOATS = 1 << 24
 """Floats in one unpacked prefill tile (64 MB, reused): a whole matrix of a 1.5B model in one
 BLAS call; smaller tiles ran slower (more calls, smaller products; docs/benchmark.md)."""
 
+PARALLEL_MIN = 1 << 20
+"""Products over fewer weights run on the calling thread: waking the pool costs more than the
+second core brings there (a 576 x 576 product: 69 us on one thread, 91 to 127 us on two)."""
+
 _KERNELS: dict[str, Any] = {}
 _COMPILE = threading.Lock()
 _CALL = threading.Lock()
@@ -166,7 +170,7 @@ def _decode(x2: torch.Tensor, weight: QWeight, kernels: dict[str, Any]) -> torch
     q, scale = weight.q.numpy(), weight.scale.numpy()
     if rows == 1:
         out1 = np.empty(n, dtype=np.float32)
-        kernels["one"](np.ascontiguousarray(x2[0].numpy()), q, scale, out1)
+        kernels["one"](x2[0].numpy(), q, scale, out1)
         return torch.from_numpy(out1)[None]
     padded = (rows + 3) // 4 * 4
     xs = np.zeros((padded, k), dtype=np.float32)
@@ -199,7 +203,11 @@ def linear(x: torch.Tensor, weight: QWeight, bias: torch.Tensor | None = None) -
     k = x.shape[-1]
     x2 = x.detach().reshape(-1, k).to(torch.float32).contiguous()
     kernels = _compile()
+    import numba
+
     with _CALL:
+        small = weight.q.numel() < PARALLEL_MIN
+        numba.set_num_threads(1 if small else numba.config.NUMBA_NUM_THREADS)
         if x2.shape[0] <= MAX_ROWS:
             y = _decode(x2, weight, kernels)
         else:

@@ -49,3 +49,12 @@ def test_prefill_tiles_cover_every_output_row(monkeypatch):
     x, w = torch.randn(20, 10), torch.randn(150, 10)
     q = K.quantize(w)
     torch.testing.assert_close(K.linear(x, q), F.linear(x, K.dequantize(q)), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("rows", [1, 3, 40])
+def test_the_thread_pool_gives_the_calling_threads_result(rows, monkeypatch):
+    torch.manual_seed(2)
+    x, q = torch.randn(rows, 96), K.quantize(torch.randn(130, 96))
+    alone = K.linear(x, q)
+    monkeypatch.setattr(K, "PARALLEL_MIN", 0)  # every product on the pool
+    torch.testing.assert_close(K.linear(x, q), alone, atol=1e-5, rtol=1e-6)
