@@ -63,7 +63,6 @@ def reference(lm: Any, new_tokens: int = GREEDY_TOKENS) -> dict[str, Any]:
     greedy, steps = [], []
     for prompt in prompts:
         prompt_ids = encode_prompt(lm, prompt)
-        start = time.perf_counter()
         out = generate(lm, prompt_ids, settings)
         end = time.perf_counter()
         if out.first_token_at is not None:

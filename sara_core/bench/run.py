@@ -198,12 +198,7 @@ def run_bench(
     else:
         result["notes"]["classroom"] = "skipped (visitors=0)"
 
-    int8 = lm.weight_dtype == torch.int8
-    if int8:  # quality, speed and memory against float32 on the same model (quality.py)
-        if progress:
-            print("bench: int8 against float32 (two child processes)", file=sys.stderr)
-        result["int8"] = int8_figures(lm, model or lm.name, memory_mb)
-        f.update({k: v for k, v in result["int8"].items() if k in KEYS})
+    int8 = _int8_part(result, lm, model, memory_mb, progress)
     goals = goals_for(lm.name, weight_bytes(lm.model), lm.device.type, int8)
     result["figures_extra"] = {
         "compare_first_token_ratio_cold": _median(ratios["first_cold"]),
@@ -249,6 +244,20 @@ def run_bench(
             "cold_start_child_peak_rss_mb": startup_info["cold"]["rss_mb"],
         }
     return result
+
+
+def _int8_part(
+    result: dict[str, Any], lm: Any, model: str | None, memory_mb: int | None, progress: bool
+) -> bool:
+    """For a model in int8: quality, speed and memory against float32 on the same model
+    (quality.py), into ``result``. Whether it is in int8."""
+    if lm.weight_dtype != torch.int8:
+        return False
+    if progress:
+        print("bench: int8 against float32 (two child processes)", file=sys.stderr)
+    result["int8"] = int8_figures(lm, model or lm.name, memory_mb)
+    result["figures"].update({k: v for k, v in result["int8"].items() if k in KEYS})
+    return True
 
 
 def _loadavg() -> list[float] | None:

@@ -119,7 +119,7 @@ class LoadedModel:
         too)."""
         from sara_core.engine.cpu.int8_linear import Int8Linear
 
-        unique = {id(p): p for p in self.model.parameters()}
+        unique: dict[int, torch.Tensor] = {id(p): p for p in self.model.parameters()}
         for m in self.model.modules():
             if isinstance(m, Int8Linear):
                 unique |= {id(m.qweight): m.qweight, id(m.scale): m.scale}

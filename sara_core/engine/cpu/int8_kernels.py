@@ -84,8 +84,9 @@ def _compile() -> dict[str, Any]:
         import numpy as np
         from numba import njit, prange
 
-        if numba.config.THREADING_LAYER == "default":  # not chosen by the user (environment)
-            numba.config.THREADING_LAYER = "workqueue"
+        config: Any = numba.config
+        if config.THREADING_LAYER == "default":  # not chosen by the user (environment)
+            config.THREADING_LAYER = "workqueue"
 
         @njit(parallel=True, fastmath=True, nogil=True, cache=True)
         def rows(x: Any, q: Any, scale: Any, out: Any) -> None:  # pragma: no cover - compiled
@@ -181,7 +182,7 @@ def _decode(x2: torch.Tensor, weight: QWeight, kernels: dict[str, Any]) -> torch
 
 
 def _prefill(x2: torch.Tensor, weight: QWeight, kernels: dict[str, Any]) -> torch.Tensor:
-    """(rows, in) float32 -> (rows, out) through BLAS, one unpacked tile of weight rows at a time."""
+    """(rows, in) float32 -> (rows, out) through BLAS, a tile of unpacked weight rows at once."""
     n, k = weight.q.shape
     out_t = torch.empty(n, x2.shape[0], dtype=torch.float32)  # row tiles are contiguous here
     step = max(64, TILE_FLOATS // k)
@@ -207,7 +208,8 @@ def linear(x: torch.Tensor, weight: QWeight, bias: torch.Tensor | None = None) -
 
     with _CALL:
         small = weight.q.numel() < PARALLEL_MIN
-        numba.set_num_threads(1 if small else numba.config.NUMBA_NUM_THREADS)
+        config: Any = numba.config
+        numba.set_num_threads(1 if small else config.NUMBA_NUM_THREADS)
         if x2.shape[0] <= MAX_ROWS:
             y = _decode(x2, weight, kernels)
         else:

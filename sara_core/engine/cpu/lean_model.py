@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -40,6 +39,14 @@ from sara_core.engine.cpu import int8_kernels, kernels
 from sara_core.engine.cpu.int8_kernels import QWeight
 from sara_core.engine.cpu.int8_linear import Int8Linear
 from sara_core.engine.cpu.kv_cache import KVState
+from sara_core.engine.cpu.lean_weights import (
+    BlockWeights,
+    Weight,
+    block_weights,
+    layer_weight,
+    norm_weight,
+    t_copy,
+)
 
 # Rope types whose inverse frequencies do not depend on the sequence length.
 _STATIC_ROPE = ("default", "linear", "llama3")
@@ -57,27 +64,6 @@ ENABLED = True
 
 Edit = Callable[[int, torch.Tensor], torch.Tensor]
 """``edit(block, hidden (rows, seq, hidden))``: the steerings at the input of a block."""
-
-
-Weight = torch.Tensor | QWeight
-"""A layer's weight: the model's own float32 (out, in) tensor, or its int8 rows and scales."""
-
-
-@dataclass
-class _Block:
-    norms: list[torch.Tensor]  # 2 (llama, qwen2, gemma) or 4 (gemma-2), as multiplied
-    qkv: torch.Tensor | None  # fused copy (hidden, q + k + v), or None: use q, k, v
-    q: Weight  # the model's own (out, in) weights
-    k: Weight
-    v: Weight
-    qkv_bias: torch.Tensor | None
-    o: Weight
-    o_bias: torch.Tensor | None
-    gate_up: torch.Tensor | None  # fused copy (hidden, 2 * intermediate), or None
-    gate: Weight
-    up: Weight
-    down: Weight
-    window: int | None  # sliding-window width of this block's attention, None: full
 
 
 class LeanModel:
@@ -108,14 +94,14 @@ class LeanModel:
         types = getattr(cfg, "layer_types", None) or ["full_attention"] * len(inner.layers)
         window = getattr(cfg, "sliding_window", None)
         self.blocks = [
-            _block(layer, self.gemma, copy, window if kind == "sliding_attention" else None)
+            block_weights(layer, self.gemma, copy, window if kind == "sliding_attention" else None)
             for layer, kind in zip(inner.layers, types, strict=True)
         ]
-        self.final_norm = _norm_weight(inner.norm, self.gemma)
+        self.final_norm = norm_weight(inner.norm, self.gemma)
         head: Any = model.lm_head
         # (in, out) copy on a small model (tied to the embedding in most small llamas)
-        self.lm_head_w = _weight(head)
-        self.lm_head = _t_copy(self.lm_head_w) if copy else None
+        self.lm_head_w = layer_weight(head)
+        self.lm_head = t_copy(self.lm_head_w) if copy else None
         rotary = inner.rotary_emb
         self._inv_freq = rotary.inv_freq.detach().float()
         self._rope_scale = float(getattr(rotary, "attention_scaling", 1.0))
@@ -180,23 +166,26 @@ class LeanModel:
             out = torch.tanh(out / self.final_cap) * self.final_cap
         return out
 
-    def _qkv(self, b: _Block, x: torch.Tensor) -> torch.Tensor:
-        if b.qkv is not None and not kernels.applies(x.numel() // x.shape[-1], b.q):
+    def _qkv(self, b: BlockWeights, x: torch.Tensor) -> torch.Tensor:
+        small = isinstance(b.q, torch.Tensor) and kernels.applies(x.numel() // x.shape[-1], b.q)
+        if b.qkv is not None and not small:
             out = x @ b.qkv
             return out if b.qkv_bias is None else out + b.qkv_bias
         parts = [self._linear(x, w) for w in (b.q, b.k, b.v)]
         out = torch.cat(parts, dim=-1)
         return out if b.qkv_bias is None else out + b.qkv_bias
 
-    def _mlp(self, b: _Block, x: torch.Tensor) -> torch.Tensor:
-        if b.gate_up is not None and not kernels.applies(x.numel() // x.shape[-1], b.gate):
+    def _mlp(self, b: BlockWeights, x: torch.Tensor) -> torch.Tensor:
+        rows = x.numel() // x.shape[-1]
+        small = isinstance(b.gate, torch.Tensor) and kernels.applies(rows, b.gate)
+        if b.gate_up is not None and not small:
             gate, up = (x @ b.gate_up).chunk(2, dim=-1)
         else:
             gate, up = self._linear(x, b.gate), self._linear(x, b.up)
         return self._linear(self.act(gate) * up, b.down)
 
     def _attend(
-        self, b: _Block, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
+        self, b: BlockWeights, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
         """q (rows, heads, n, d) over k, v (rows, kv_heads, s, d); ``mask`` bool, broadcastable
         to (rows, 1, n, s), True = attend. Returns (rows, n, heads * d)."""
@@ -223,7 +212,7 @@ class LeanModel:
 
     def _block(
         self,
-        b: _Block,
+        b: BlockWeights,
         h: torch.Tensor,
         cos: torch.Tensor,
         sin: torch.Tensor,
@@ -317,57 +306,6 @@ class LeanModel:
 
 def _act_name(cfg: Any) -> str:
     return str(getattr(cfg, "hidden_activation", None) or getattr(cfg, "hidden_act", "silu"))
-
-
-def _norm_weight(norm: Any, gemma: bool) -> torch.Tensor:
-    weight = norm.weight.detach()
-    return 1.0 + weight.float() if gemma else weight
-
-
-def _block(layer: Any, gemma: bool, copy: bool, window: int | None) -> _Block:
-    """One block's weights: fused (in, out) copies when ``copy``, else the model's own."""
-    attn, mlp = layer.self_attn, layer.mlp
-    q, k, v = (_weight(p) for p in (attn.q_proj, attn.k_proj, attn.v_proj))
-    biases = [p.bias for p in (attn.q_proj, attn.k_proj, attn.v_proj)]
-    qkv_bias = None
-    if any(x is not None for x in biases):
-        qkv_bias = torch.cat([x.detach() for x in biases if x is not None])
-    names = ["input_layernorm", "post_attention_layernorm"]
-    if hasattr(layer, "pre_feedforward_layernorm"):
-        names += ["pre_feedforward_layernorm", "post_feedforward_layernorm"]
-    o_bias = attn.o_proj.bias
-    gate, up = _weight(mlp.gate_proj), _weight(mlp.up_proj)
-    copy = copy and all(isinstance(w, torch.Tensor) for w in (q, k, v, gate, up))
-    return _Block(
-        norms=[_norm_weight(getattr(layer, n), gemma) for n in names],
-        qkv=_t_copy(q, k, v) if copy else None,
-        q=q,
-        k=k,
-        v=v,
-        qkv_bias=qkv_bias,
-        o=_weight(attn.o_proj),
-        o_bias=None if o_bias is None else o_bias.detach(),
-        gate_up=_t_copy(gate, up) if copy else None,
-        gate=gate,
-        up=up,
-        down=_weight(mlp.down_proj),
-        window=window,
-    )
-
-
-def _weight(layer: Any) -> Weight:
-    """A linear layer's weight: its int8 rows and scales, or its float tensor."""
-    if isinstance(layer, Int8Linear):
-        return layer.weight_int8
-    return layer.weight.detach()
-
-
-def _t_copy(*weights: Weight) -> torch.Tensor | None:
-    """The float weights stacked and laid out (in, out); None for int8 weights (no copies)."""
-    floats = [w for w in weights if isinstance(w, torch.Tensor)]
-    if len(floats) < len(weights):
-        return None
-    return torch.cat(floats, dim=0).t().contiguous()
 
 
 def _fingerprint(model: nn.Module) -> tuple[tuple[int, int], ...]:
