@@ -8,8 +8,9 @@ SARA's SVD and scores, ActAdd's vectors and the hooks see float32 as before). A 
 of another kind (GPT-2's ``Conv1D``) also stays float32; :func:`float32_layers` names them.
 
 The float32 model is never held whole: the model is built empty (meta), and each tensor of the
-safetensors files is read (pread), quantized if it is a covered weight, and put in place before
-the next is read, so the peak is the int8 weights, the float32 rest and one float32 tensor.
+safetensors files is read (pread) and put in place before the next is read; a covered weight is
+read and quantized a few rows at a time, so the peak is the int8 weights, the float32 rest and
+16 MB.
 That holds only if freed tensors go back to the system: glibc keeps a freed block of up to
 32 MB in its heap, where the int8 blocks allocated meanwhile pin it (a 0.5B model peaked at
 3 times its int8 weights), so the load first fixes glibc's mmap threshold at 1 MB
@@ -28,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sara_core.engine.cpu.int8_kernels import QWeight, quantize
 from sara_core.engine.cpu.int8_linear import Int8Linear, int8_layers, swap_in
 from sara_core.models.blocks import get_blocks
 
@@ -38,6 +40,8 @@ class Int8LoadError(ValueError):
     """The checkpoint cannot be loaded in int8 (no safetensors, or weights missing)."""
 
 
+CHUNK_FLOATS = 1 << 22
+"""Floats of a covered weight read and quantized at once (16 MB)."""
 MMAP_THRESHOLD = 1 << 20
 """Blocks of at least this many bytes are mapped and unmapped on their own (glibc)."""
 
@@ -118,20 +122,41 @@ def _has_meta(module: nn.Module) -> bool:
     return any(p.is_meta for p in module.parameters(recurse=False))
 
 
-def _place(model: nn.Module, key: str, tensor: torch.Tensor, after: Callable[..., None]) -> bool:
-    """Put one checkpoint tensor in place (float32), then let ``after`` quantize its module."""
+def _quantize_rows(part: Any, shape: list[int]) -> QWeight:
+    """A covered weight read and quantized :data:`CHUNK_FLOATS` at a time from its file slice, so
+    not even that one tensor is held in float32 (an untied output layer is the largest)."""
+    n, k = shape
+    q = torch.empty(n, k, dtype=torch.int8)
+    scale = torch.empty(n, dtype=torch.float32)
+    step = max(1, CHUNK_FLOATS // k)
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)  # safetensors refuses a slice past the end
+        chunk = quantize(part[lo:hi])
+        q[lo:hi], scale[lo:hi] = chunk.q, chunk.scale
+    return QWeight(q, scale)
+
+
+def _place(model: nn.Module, key: str, handle: Any, names: set[str]) -> bool:
+    """Put one checkpoint tensor in place: a covered weight as int8 (its layer swapped in), any
+    other tensor as float32; False if the model has no such tensor."""
     for name in (key, f"model.{key}"):
         mod_name, _, attr = name.rpartition(".")
-        with suppress(AttributeError):
+        try:
             module = model.get_submodule(mod_name)
-            if attr in module._parameters:
-                module._parameters[attr] = nn.Parameter(tensor.float(), requires_grad=False)
-            elif attr in module._buffers:
-                module._buffers[attr] = tensor.float()
-            else:
-                continue
-            after(mod_name, module)
-            return True
+        except AttributeError:
+            continue
+        if mod_name in names and attr == "weight" and type(module) is nn.Linear:
+            part = handle.get_slice(key)
+            weight = _quantize_rows(part, part.get_shape())
+            swap_in(model, mod_name, Int8Linear.from_quantized(weight, module.bias))
+        elif attr in module._parameters:
+            tensor = handle.get_tensor(key).float()
+            module._parameters[attr] = nn.Parameter(tensor, requires_grad=False)
+        elif attr in module._buffers:
+            module._buffers[attr] = handle.get_tensor(key).float()
+        else:
+            continue
+        return True
     return False
 
 
@@ -146,12 +171,13 @@ def load_int8(folder: Path, files: list[Path], config: Any) -> Any:
         raise Int8LoadError(f"int8 needs the model's safetensors files; {folder} has none")
     with init_empty_weights(include_buffers=False):
         model: Any = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    after = quantizer(model)
+    names = covered(model)
+    release_large_blocks()
     unknown: list[str] = []
     for file in files:
         with safe_open(str(file), framework="pt", device="cpu", backend="pread") as handle:
             for key in handle.keys():  # noqa: SIM118 - not iterable
-                if not _place(model, key, handle.get_tensor(key), after):
+                if not _place(model, key, handle, names):
                     unknown.append(key)
     if unknown:
         log.info("int8 load: %d tensors the model does not use, e.g. %s", len(unknown), unknown[0])

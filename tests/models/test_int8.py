@@ -124,3 +124,19 @@ def test_int8_qwen_05b_is_within_the_quality_bounds():
     got = quality.compare_to(load_model(str(QWEN_05B), dtype="int8"), ref)
     assert got["kl_to_float32"] <= 0.05, got
     assert got["greedy_agreement"] >= 0.8, got
+
+
+def test_a_weight_is_read_and_quantized_a_few_rows_at_a_time(tmp_path, monkeypatch):
+    from sara_core.models import int8
+
+    _saved("qwen2", tmp_path)
+    whole = load_model(str(tmp_path), dtype="int8")
+    reads: list[int] = []
+    real = int8.quantize
+    monkeypatch.setattr(int8, "quantize", lambda w: reads.append(w.shape[0]) or real(w))
+    monkeypatch.setattr(int8, "CHUNK_FLOATS", 64 * 3)  # 3 rows of 64 inputs per read
+    parts = load_model(str(tmp_path), dtype="int8")
+    assert max(reads) == 3
+    mine = dict(parts.model.named_buffers())
+    for name, buffer in whole.model.named_buffers():
+        assert torch.equal(buffer, mine[name]), name

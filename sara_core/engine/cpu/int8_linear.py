@@ -34,13 +34,18 @@ class Int8Linear(nn.Module):
     @classmethod
     def from_weight(cls, weight: torch.Tensor, bias: torch.Tensor | None = None) -> Int8Linear:
         """The int8 layer of a float weight (out, in), quantized per output row."""
-        out_features, in_features = weight.shape
+        return cls.from_quantized(int8_kernels.quantize(weight), bias)
+
+    @classmethod
+    def from_quantized(cls, weight: QWeight, bias: torch.Tensor | None = None) -> Int8Linear:
+        """The layer of quantized rows; ``bias`` may still be on the meta device (a loader
+        fills it when its tensor is read)."""
+        out_features, in_features = weight.q.shape
         layer = cls.__new__(cls)
         nn.Module.__init__(layer)
         layer.in_features, layer.out_features = in_features, out_features
-        q = int8_kernels.quantize(weight)
-        layer.register_buffer("qweight", q.q)
-        layer.register_buffer("scale", q.scale)
+        layer.register_buffer("qweight", weight.q)
+        layer.register_buffer("scale", weight.scale)
         layer.bias = None if bias is None else nn.Parameter(bias.detach().float(), False)
         return layer
 
