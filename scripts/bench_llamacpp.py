@@ -7,6 +7,11 @@ the first new token to the last) and tokens/s. ``--make-q8`` first writes a Q8_0
 with llama.cpp's own quantizer (``llama_model_quantize``; from a Q4_K_M file it requantizes, which
 keeps exactly the weights our float32 conversion of that file holds, at 8 bits).
 
+On this project's machine (an Intel Xeon with AMX) llama.cpp's AMX matrix products crashed
+(a segmentation fault in ``ggml_backend_amx_mul_mat`` on the first decode), so the model loads
+without llama.cpp's extra weight buffer types (``use_extra_bufts = False``: no AMX, no repacked
+weights; its AVX-512 kernels run); ``--extra-bufts`` keeps them where they work.
+
 llama-cpp-python is not a dependency (it builds from source, about 20 minutes); build it in its
 own venv and run this script with that venv's python:
 
@@ -46,6 +51,20 @@ def make_q8(llama_cpp: object, src: Path, out: Path, threads: int) -> None:
         raise SystemExit(f"llama_model_quantize returned {rc}")
 
 
+def no_extra_buffer_types(llama_cpp: object) -> None:
+    """Have every later ``Llama`` load with ``use_extra_bufts = False`` (see the docstring)."""
+    import llama_cpp.llama as high_level
+
+    real = llama_cpp.llama_model_default_params  # type: ignore[attr-defined]
+
+    def params() -> object:
+        p = real()
+        p.use_extra_bufts = False
+        return p
+
+    high_level.llama_cpp.llama_model_default_params = params  # type: ignore[attr-defined]
+
+
 def decode_steps(llm: object, tokens: int) -> tuple[float, float]:
     """(seconds to the first new token, seconds per decode step) of one greedy generation."""
     m: object = llm
@@ -67,12 +86,15 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--tokens", type=int, default=32)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--extra-bufts", action="store_true", help="keep AMX / repacked weights")
     args = p.parse_args()
     try:
         import llama_cpp
     except ImportError as exc:
         print(f"llama_cpp is not importable ({exc}): see this script's docstring", file=sys.stderr)
         return 2
+    if not args.extra_bufts:
+        no_extra_buffer_types(llama_cpp)
     files = [args.gguf]
     if args.make_q8 is not None:
         if not args.make_q8.is_file():
@@ -90,6 +112,7 @@ def main() -> int:
             "file": path.name,
             "bytes": path.stat().st_size,
             "threads": args.threads,
+            "extra_bufts": args.extra_bufts,
             "step_s": step,
             "tokens_per_s": 1 / step,
             "first_token_s": first,
