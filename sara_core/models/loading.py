@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from sara_core.models import gguf_models, memory, random_models, weights
+from sara_core.models import gguf_models, int8, memory, random_models, weights
 from sara_core.models.embedded import embedded_gguf_path, embedded_tokenizer
 from sara_core.models.errors import LoadRefused, ModelBusyError, ModelLoadError, ModelTooLargeError
 from sara_core.models.hub_errors import check_hub, explain_load_error
@@ -104,9 +104,23 @@ class LoadedModel:
         return bool(getattr(self.tokenizer, "chat_template", None))
 
     @property
+    def weight_dtype(self) -> torch.dtype:
+        """The dtype the weights are stored in: ``torch.int8`` for a model loaded in int8 (its
+        blocks' linear layers; it computes in :attr:`dtype`, float32), else :attr:`dtype`."""
+        from sara_core.engine.cpu.int8_linear import int8_layers
+
+        return torch.int8 if int8_layers(self.model) else self.dtype
+
+    @property
     def weight_bytes(self) -> int:
-        """Bytes the weights take in memory (tied weights once)."""
-        unique = {id(p): p for p in self.model.parameters()}
+        """Bytes the weights take in memory (tied weights once; int8 weights and their scales
+        too)."""
+        from sara_core.engine.cpu.int8_linear import Int8Linear
+
+        unique: dict[int, torch.Tensor] = {id(p): p for p in self.model.parameters()}
+        for m in self.model.modules():
+            if isinstance(m, Int8Linear):
+                unique |= {id(m.qweight): m.qweight, id(m.scale): m.scale}
         return sum(p.numel() * p.element_size() for p in unique.values())
 
     @property
@@ -118,20 +132,30 @@ class LoadedModel:
     def describe(self) -> dict:
         """Plain facts for display: name, layers, hidden size, device, dtype, memory, chat or
         base, and where the tokenizer comes from."""
-        return {
+        facts = {
             "name": self.name,
             "architecture": type(self.model).__name__,
             "layers": self.n_layers,
             "hidden_size": self.hidden_size,
             "vocab_size": self.vocab_size,
             "device": str(self.device),
-            "dtype": str(self.dtype).replace("torch.", ""),
+            "dtype": memory.dtype_name(self.weight_dtype),
             "weight_bytes": self.weight_bytes,
             "chat_template": self.is_chat,
             "load_seconds": round(self.load_seconds, 2),
             "source": self.source,
             "tokenizer_note": self.tokenizer_note,
         }
+        if self.weight_dtype == torch.int8:
+            from sara_core.models.int8 import float32_layers
+
+            left = float32_layers(self.model)
+            facts["int8_note"] = (
+                "blocks' linear weights and output layer int8 (a float32 scale per row); "
+                "embedding and norms float32; computed in float32"
+                + (f"; left float32: {left}" if left else "")
+            )
+        return facts
 
 
 def _load_pretrained(
@@ -150,9 +174,13 @@ def _load_pretrained(
     report("reading the weights", 0.5)
     config = config or AutoConfig.from_pretrained(src, trust_remote_code=False)
     folder = _weights_folder(src, config, dtype, device)
-    files = weights.converts(folder, config, dtype, device) if folder else []
+    int8_load = dtype == torch.int8
+    files = weights.converts(folder, config, dtype, device) if folder and not int8_load else []
     model: Any
-    if folder and files:  # a conversion on the CPU: one tensor at a time (weights.py says why)
+    if dtype == torch.int8:  # quantized as it is read, one tensor at a time (int8.py)
+        where = folder or Path(src)
+        model = int8.load_int8(where, weights.safetensors_files(where), config)
+    elif folder and files:  # a conversion on the CPU: one tensor at a time (weights.py says why)
         model = weights.load_converting(folder, files, config, dtype)
     else:
         model = AutoModelForCausalLM.from_pretrained(
@@ -167,15 +195,16 @@ def _weights_folder(
     src: str | Path, config: Any, dtype: torch.dtype, device: torch.device
 ) -> Path | None:
     """Where the checkpoint's safetensors are on disk, when a CPU load would convert them: a
-    local folder as it is; a hub model whose config names another dtype, fetched first into
-    the hub's cache (from_pretrained would fetch the same files)."""
+    local folder as it is; a hub model whose config names another dtype (or any, for int8),
+    fetched first into the hub's cache (from_pretrained would fetch the same files)."""
     path = Path(src).expanduser()
     if path.is_dir():
         return path
     stored = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
     if isinstance(stored, str):
         stored = getattr(torch, stored.removeprefix("torch."), None)
-    if device.type != "cpu" or not isinstance(stored, torch.dtype) or stored == dtype:
+    same = not isinstance(stored, torch.dtype) or stored == dtype
+    if device.type != "cpu" or (same and dtype != torch.int8):
         return None
     from huggingface_hub import snapshot_download
 
@@ -282,13 +311,13 @@ def _plan_memory(
 ) -> torch.dtype:
     """The dtype to load ``config`` in, after checking that it fits (ModelLoadError if not)."""
     try:
-        params = memory.parameter_count(config)
+        params, linear = memory.parameter_counts(config)
     except Exception as exc:  # noqa: BLE001 - an architecture the meta device cannot build
         log.warning("cannot estimate the memory of %s (%s); loading unchecked", name, exc)
         return memory.choose_dtype(device, 0, 1 << 62, requested)
     available = memory.available_bytes(device, memory_mb)
-    dtype = memory.choose_dtype(device, params, available, requested)
-    need = memory.estimate(params, dtype)
+    dtype = memory.choose_dtype(device, params, available, requested, linear)
+    need = memory.estimate(params, dtype, linear)
     log.info("%s: %s; %s available", name, need.describe(), memory.gb(available))
     try:
         memory.check_fits(name, need, available, device)

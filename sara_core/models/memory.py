@@ -11,9 +11,15 @@ transformers, activations, the key/value cache and logits of a few rows). The be
 real-size tests measure that bound (docs/benchmark.md).
 
 Dtype policy (``auto``): on a GPU, bfloat16 where it has it, else float16; on a CPU, float32
-while it fits, bfloat16 when float32 would not. On a CPU without bf16 instructions (most
-laptops) bfloat16 products run slower than float32 (docs/benchmark.md has the measurement), so
-half precision on a CPU buys memory, not speed.
+while it fits, int8 when float32 would not. On a CPU without bf16 instructions (most laptops)
+bfloat16 products run slower than float32 (docs/benchmark.md has the measurement), so half
+precision on a CPU buys memory, not speed; int8 (the blocks' linear weights as int8 rows with a
+float32 scale each, computed in float32) buys both (docs/real-models.md has the figures).
+
+int8 stores only the blocks' linear weights and the output layer in one byte: the embedding,
+norms and biases stay float32, so its estimate counts those parameters apart (``int8_params``;
+an output layer tied to the embedding gets an int8 copy, a quarter of the embedding's bytes,
+left to the estimate's margin).
 """
 
 from __future__ import annotations
@@ -38,8 +44,9 @@ DTYPE_NAMES: dict[str, torch.dtype] = {
     "half": torch.float16,
     "bfloat16": torch.bfloat16,
     "bf16": torch.bfloat16,
+    "int8": torch.int8,
 }
-DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
+DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16", "int8")
 """What ``--dtype`` and ``SARA_DTYPE`` accept (aliases such as ``bf16`` work too)."""
 
 
@@ -77,7 +84,8 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 
 def parse_dtype(value: str | torch.dtype | None) -> torch.dtype | None:
-    """A dtype from its name; None for ``auto`` or nothing. ValueError names the choices."""
+    """A dtype from its name; None for ``auto`` or nothing. ValueError names the choices. int8
+    is ``torch.int8``: the dtype of the blocks' linear weights (see the module docstring)."""
     if value is None or isinstance(value, torch.dtype):
         return value
     key = str(value).strip().lower()
@@ -117,9 +125,14 @@ def parse_device(value: str | torch.device | None) -> torch.device:
 
 def check_dtype(dtype: torch.dtype, device: torch.device) -> None:
     """Refuse a dtype the device cannot run, with the reason."""
-    if dtype not in (torch.float32, torch.float16, torch.bfloat16):
+    if dtype not in (torch.float32, torch.float16, torch.bfloat16, torch.int8):
         raise DeviceError(
-            f"dtype {dtype_name(dtype)} is not supported; use float32, bfloat16 or float16"
+            f"dtype {dtype_name(dtype)} is not supported; use float32, bfloat16, float16 or int8"
+        )
+    if dtype == torch.int8 and device.type != "cpu":
+        raise DeviceError(
+            f"int8 is not built for {device.type} yet (CPU only); use bfloat16, float16 or "
+            "float32 there"
         )
     if device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
         name = torch.cuda.get_device_name(device)
@@ -135,16 +148,24 @@ def check_dtype(dtype: torch.dtype, device: torch.device) -> None:
         )
 
 
-def estimate(params: int, dtype: torch.dtype) -> Estimate:
-    """The weights and the peak of a comparison for ``params`` parameters in ``dtype``."""
-    weights = params * dtype.itemsize
+def estimate(params: int, dtype: torch.dtype, int8_params: int = 0) -> Estimate:
+    """The weights and the peak of a comparison for ``params`` parameters in ``dtype``; in int8,
+    ``int8_params`` of them take a byte (plus a float32 scale per row, under 1%), the rest
+    float32."""
+    if dtype == torch.int8:
+        weights = int8_params + (params - int8_params) * 4
+    else:
+        weights = params * dtype.itemsize
     return Estimate(params, dtype, weights, int(weights * PEAK_SCALE + PEAK_EXTRA_BYTES))
 
 
-def parameter_count(config: Any) -> int:
-    """The parameters a causal LM of ``config`` holds, counted on the meta device (exact, tied
-    weights once, no memory used)."""
+def parameter_counts(config: Any) -> tuple[int, int]:
+    """The parameters a causal LM of ``config`` holds, and those int8 stores in a byte (its
+    blocks' ``nn.Linear`` weights and an output layer of its own); counted on the meta device
+    (exact, tied weights once, no memory used)."""
     from transformers import AutoModelForCausalLM
+
+    from sara_core.models.blocks import get_blocks
 
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
@@ -155,7 +176,21 @@ def parameter_count(config: Any) -> int:
         if id(p) not in seen:
             seen.add(id(p))
             total += p.numel()
-    return total
+    linear = sum(
+        m.weight.numel()
+        for block in get_blocks(model)
+        for m in block.modules()
+        if type(m) is torch.nn.Linear
+    )
+    head = model.get_output_embeddings()
+    if head is not None and head.weight is not model.get_input_embeddings().weight:
+        linear += head.weight.numel()
+    return total, linear
+
+
+def parameter_count(config: Any) -> int:
+    """The parameters a causal LM of ``config`` holds (see :func:`parameter_counts`)."""
+    return parameter_counts(config)[0]
 
 
 def available_bytes(device: torch.device, override_mb: int | None = None) -> int:
@@ -172,10 +207,15 @@ def available_bytes(device: torch.device, override_mb: int | None = None) -> int
 
 
 def choose_dtype(
-    device: torch.device, params: int, available: int, requested: torch.dtype | None
+    device: torch.device,
+    params: int,
+    available: int,
+    requested: torch.dtype | None,
+    int8_params: int = 0,
 ) -> torch.dtype:
     """The dtype to load in: ``requested`` if given (checked against the device), else the
-    policy in the module docstring."""
+    policy in the module docstring (int8 on a CPU where float32 does not fit, when the model
+    has linear weights to store in it, else bfloat16)."""
     if requested is not None:
         check_dtype(requested, device)
         return requested
@@ -185,7 +225,7 @@ def choose_dtype(
         return torch.float16
     if estimate(params, torch.float32).peak_bytes <= available:
         return torch.float32
-    return torch.bfloat16
+    return torch.int8 if int8_params > 0 else torch.bfloat16
 
 
 def check_fits(name: str, need: Estimate, available: int, device: torch.device) -> None:
@@ -193,11 +233,10 @@ def check_fits(name: str, need: Estimate, available: int, device: torch.device) 
     if need.peak_bytes <= available:
         return
     where = "free GPU memory" if device.type == "cuda" else "available memory"
-    smaller = (
-        " even in bfloat16"
-        if need.dtype != torch.float32
-        else "; --dtype bfloat16 would halve the weights"
-    )
+    smaller = {
+        torch.float32: "; --dtype int8 would store the blocks' weights in a quarter",
+        torch.int8: " even in int8",
+    }.get(need.dtype, f" even in {dtype_name(need.dtype)}")
     raise DoesNotFitError(
         f"{name} does not fit: it needs {need.describe()}, and {gb(available)} of {where} "
         f"is left{smaller}. Free memory, pick a smaller model, or set SARA_MEMORY_MB if this "

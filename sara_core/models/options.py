@@ -38,7 +38,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--dtype",
         default=None,
         help=f"{', '.join(DTYPE_CHOICES)} (default: $SARA_DTYPE or auto: half precision on a "
-        "GPU; on a CPU float32 while it fits, else bfloat16)",
+        "GPU; on a CPU float32 while it fits, else int8: the blocks' weights in int8, computed "
+        "in float32)",
     )
 
 

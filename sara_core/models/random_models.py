@@ -11,7 +11,8 @@ weights cannot be fetched. Its text is noise.
   thread count, and its bfloat16 weights are its float32 weights rounded.
 - Building needs the model's memory once: the modules are created with empty (meta)
   parameters, and each parameter is allocated in its final dtype and device and filled in
-  place, chunk by chunk (a chunk is at most :data:`CHUNK` floats).
+  place, chunk by chunk (a chunk is at most :data:`CHUNK` floats). In int8, each linear layer
+  of the blocks is drawn in float32 and quantized as soon as it is full.
 """
 
 from __future__ import annotations
@@ -114,8 +115,14 @@ def build_model(
     from accelerate import init_empty_weights
     from transformers import AutoModelForCausalLM
 
+    from sara_core.models.int8 import quantize_head, quantizer
+
+    int8 = dtype == torch.int8  # drawn in float32, each linear layer quantized once it is full
+    if int8:
+        dtype = torch.float32
     with init_empty_weights(include_buffers=False):  # parameters on meta, buffers computed
         model: Any = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    after = quantizer(model) if int8 else None
     std = float(getattr(config, "initializer_range", 0.02) or 0.02)
     tied = bool(getattr(config, "tie_word_embeddings", False))
     head = model.get_output_embeddings() if tied else None  # tied below, never drawn
@@ -141,12 +148,16 @@ def build_model(
             # Norms: whatever the architecture's init gives (ones for llama, zeros for gemma's
             # 1 + w); no random draw, so it cannot break the seeding.
             model._init_weights(module)
+        if after is not None:
+            after(mname, module)
         if report is not None:
             report(done / max(1, total))
     if tied:
         model.tie_weights()
         if head is not None and head.weight is not model.get_input_embeddings().weight:
             raise RuntimeError("the output embedding did not tie to the input embedding")
+    if int8:
+        quantize_head(model)
     model.to(device)  # the buffers (rotary tables, scales) were built on the CPU
     model.eval()
     model.generation_config.eos_token_id = config.eos_token_id

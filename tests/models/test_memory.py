@@ -112,10 +112,48 @@ def test_a_model_that_cannot_fit_is_refused_in_one_line():
     assert message.startswith("random:x does not fit: it needs 2.00 B parameters")
     assert "even in bfloat16" in message and "SARA_MEMORY_MB" in message
     fp32 = memory.estimate(2_000_000_000, torch.float32)
-    with pytest.raises(DoesNotFitError, match="--dtype bfloat16 would halve"):
+    with pytest.raises(DoesNotFitError, match="--dtype int8 would store the blocks' weights"):
         memory.check_fits("m", fp32, 1, CPU)
 
 
 def test_available_memory_takes_the_override():
     assert memory.available_bytes(CPU, 1500) == 1_500_000_000
     assert memory.available_bytes(CPU) > 0
+
+
+def test_int8_is_named_everywhere_a_dtype_is_and_runs_on_a_cpu_only():
+    assert "int8" in memory.DTYPE_CHOICES
+    assert memory.parse_dtype("int8") == memory.parse_dtype(" INT8 ") == torch.int8
+    memory.check_dtype(torch.int8, CPU)
+    for device in ("cuda", "mps"):
+        with pytest.raises(DeviceError) as caught:
+            memory.check_dtype(torch.int8, torch.device(device))
+        assert str(caught.value) == (
+            f"int8 is not built for {device} yet (CPU only); use bfloat16, float16 or float32 there"
+        )
+
+
+def test_the_policy_picks_int8_on_a_cpu_where_float32_does_not_fit():
+    params, linear = 1_500_000_000, 1_300_000_000
+    fp32 = memory.estimate(params, torch.float32, linear).peak_bytes
+    int8 = memory.estimate(params, torch.int8, linear)
+    assert int8.weight_bytes == linear + (params - linear) * 4
+    assert memory.choose_dtype(CPU, params, fp32, None, linear) == torch.float32
+    assert memory.choose_dtype(CPU, params, fp32 - 1, None, linear) == torch.int8
+    assert memory.choose_dtype(CPU, params, fp32 - 1, None, 0) == torch.bfloat16  # nothing to store
+    with pytest.raises(DoesNotFitError, match="even in int8"):
+        memory.check_fits("m", int8, 1, CPU)
+
+
+def test_int8_counts_the_blocks_linear_weights_and_an_untied_head():
+    from transformers import AutoModelForCausalLM
+
+    for arch in ("llama", "gemma2"):
+        config = tiny_config(arch, 320)
+        model = AutoModelForCausalLM.from_config(config)
+        params, linear = memory.parameter_counts(config)
+        projections = sum(m.weight.numel() for n, m in model.named_modules() if n.endswith("_proj"))
+        head = model.lm_head.weight
+        untied = head is not model.get_input_embeddings().weight
+        assert linear == projections + (head.numel() if untied else 0), arch
+        assert params == memory.parameter_count(config)

@@ -99,14 +99,14 @@ def test_a_model_that_cannot_fit_is_refused_in_seconds_before_building(monkeypat
     assert time.perf_counter() - start < 30
     message = str(caught.value)
     assert message.startswith("random:gemma-2-2b does not fit: it needs 2.14 B parameters")
-    assert "in bfloat16" in message and "4.0 GB of available memory" in message
+    assert "even in int8" in message and "4.0 GB of available memory" in message  # auto: int8
     assert "\n" not in message and built == []
     with pytest.raises(ModelLoadError, match="float16 on a CPU"):
         load_model("random:gemma-2-2b", dtype="float16")
     assert built == []
 
 
-def test_auto_dtype_halves_a_model_that_fits_only_in_bfloat16(monkeypatch):
+def test_auto_dtype_takes_int8_for_a_model_float32_does_not_fit(monkeypatch):
     seen = []
 
     class Built(Exception):
@@ -117,8 +117,8 @@ def test_auto_dtype_halves_a_model_that_fits_only_in_bfloat16(monkeypatch):
         raise Built
 
     monkeypatch.setattr(random_models, "build_model", stand_in)
-    # 2.14 B parameters: float32 needs 11.9 GB at its peak, bfloat16 6.5 GB
-    for mb, dtype in ((12_000, torch.float32), (11_000, torch.bfloat16)):
+    # 2.14 B parameters: float32 needs 11.9 GB at its peak, int8 4.3 GB
+    for mb, dtype in ((12_000, torch.float32), (11_000, torch.int8)):
         with pytest.raises(Built):
             load_model("random:gemma-2-2b", memory_mb=mb)
         assert seen.pop() == dtype

@@ -10,7 +10,9 @@ share the blocks below a steering between rows; :mod:`sara_core.engine.cpu.lean_
 decode steps (over :class:`sara_core.engine.cpu.kv_cache.KVState`, a preallocated key/value buffer
 rows can join and leave).
 
-Weights: on a model of at most :data:`COPY_LIMIT_BYTES`, q/k/v and gate/up are fused into
+Weights: a model loaded in int8 (:mod:`sara_core.models.int8`) keeps its int8 weights, which
+its products read through :mod:`sara_core.engine.cpu.int8_kernels`; no copies. On a float32
+model of at most :data:`COPY_LIMIT_BYTES`, q/k/v and gate/up are fused into
 copies laid out (in, out), where MKL's axpy GEMV reads faster than ``F.linear``'s dot-product
 GEMV when ``in`` is short (576 on the embedded model; docs/benchmark.md has the figures).
 A larger model uses its own weights through ``F.linear`` (no copy: a 2B model must not need
@@ -27,15 +29,24 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sara_core.engine.cpu import kernels
+from sara_core.engine.cpu import int8_kernels, kernels
+from sara_core.engine.cpu.int8_kernels import QWeight
+from sara_core.engine.cpu.int8_linear import Int8Linear
 from sara_core.engine.cpu.kv_cache import KVState
+from sara_core.engine.cpu.lean_weights import (
+    BlockWeights,
+    Weight,
+    block_weights,
+    layer_weight,
+    norm_weight,
+    t_copy,
+)
 
 # Rope types whose inverse frequencies do not depend on the sequence length.
 _STATIC_ROPE = ("default", "linear", "llama3")
@@ -53,23 +64,6 @@ ENABLED = True
 
 Edit = Callable[[int, torch.Tensor], torch.Tensor]
 """``edit(block, hidden (rows, seq, hidden))``: the steerings at the input of a block."""
-
-
-@dataclass
-class _Block:
-    norms: list[torch.Tensor]  # 2 (llama, qwen2, gemma) or 4 (gemma-2), as multiplied
-    qkv: torch.Tensor | None  # fused copy (hidden, q + k + v), or None: use q, k, v
-    q: torch.Tensor  # the model's own (out, in) weights
-    k: torch.Tensor
-    v: torch.Tensor
-    qkv_bias: torch.Tensor | None
-    o: torch.Tensor
-    o_bias: torch.Tensor | None
-    gate_up: torch.Tensor | None  # fused copy (hidden, 2 * intermediate), or None
-    gate: torch.Tensor
-    up: torch.Tensor
-    down: torch.Tensor
-    window: int | None  # sliding-window width of this block's attention, None: full
 
 
 class LeanModel:
@@ -94,18 +88,20 @@ class LeanModel:
         self.embed = embed.weight.detach()
         scale = getattr(embed, "embed_scale", None)
         self.embed_scale = None if scale is None else scale.to(self.embed.dtype)
-        copy = sum(p.numel() * p.element_size() for p in model.parameters()) <= COPY_LIMIT_BYTES
+        int8 = any(isinstance(m, Int8Linear) for m in model.modules())
+        size = sum(p.numel() * p.element_size() for p in model.parameters())
+        copy = not int8 and size <= COPY_LIMIT_BYTES
         types = getattr(cfg, "layer_types", None) or ["full_attention"] * len(inner.layers)
         window = getattr(cfg, "sliding_window", None)
         self.blocks = [
-            _block(layer, self.gemma, copy, window if kind == "sliding_attention" else None)
+            block_weights(layer, self.gemma, copy, window if kind == "sliding_attention" else None)
             for layer, kind in zip(inner.layers, types, strict=True)
         ]
-        self.final_norm = _norm_weight(inner.norm, self.gemma)
+        self.final_norm = norm_weight(inner.norm, self.gemma)
         head: Any = model.lm_head
         # (in, out) copy on a small model (tied to the embedding in most small llamas)
-        self.lm_head = head.weight.detach().t().contiguous() if copy else None
-        self.lm_head_w = head.weight.detach()
+        self.lm_head_w = layer_weight(head)
+        self.lm_head = t_copy(self.lm_head_w) if copy else None
         rotary = inner.rotary_emb
         self._inv_freq = rotary.inv_freq.detach().float()
         self._rope_scale = float(getattr(rotary, "attention_scaling", 1.0))
@@ -146,12 +142,15 @@ class LeanModel:
     @staticmethod
     def _linear(
         x: torch.Tensor,
-        own: torch.Tensor,
+        own: Weight,
         copy: torch.Tensor | None = None,
         bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """x times a weight: a few rows through :mod:`sara_core.engine.cpu.kernels` (the model's own
-        layout), else the (in, out) copy where there is one, else ``F.linear``."""
+        """x times a weight: int8 through its kernels, a few rows through
+        :mod:`sara_core.engine.cpu.kernels` (the model's own layout), else the (in, out) copy
+        where there is one, else ``F.linear``."""
+        if isinstance(own, QWeight):
+            return int8_kernels.linear(x, own, bias)
         if kernels.applies(x.numel() // x.shape[-1], own):
             return kernels.linear(x, own, bias)
         if copy is None:
@@ -167,23 +166,26 @@ class LeanModel:
             out = torch.tanh(out / self.final_cap) * self.final_cap
         return out
 
-    def _qkv(self, b: _Block, x: torch.Tensor) -> torch.Tensor:
-        if b.qkv is not None and not kernels.applies(x.numel() // x.shape[-1], b.q):
+    def _qkv(self, b: BlockWeights, x: torch.Tensor) -> torch.Tensor:
+        small = isinstance(b.q, torch.Tensor) and kernels.applies(x.numel() // x.shape[-1], b.q)
+        if b.qkv is not None and not small:
             out = x @ b.qkv
             return out if b.qkv_bias is None else out + b.qkv_bias
         parts = [self._linear(x, w) for w in (b.q, b.k, b.v)]
         out = torch.cat(parts, dim=-1)
         return out if b.qkv_bias is None else out + b.qkv_bias
 
-    def _mlp(self, b: _Block, x: torch.Tensor) -> torch.Tensor:
-        if b.gate_up is not None and not kernels.applies(x.numel() // x.shape[-1], b.gate):
+    def _mlp(self, b: BlockWeights, x: torch.Tensor) -> torch.Tensor:
+        rows = x.numel() // x.shape[-1]
+        small = isinstance(b.gate, torch.Tensor) and kernels.applies(rows, b.gate)
+        if b.gate_up is not None and not small:
             gate, up = (x @ b.gate_up).chunk(2, dim=-1)
         else:
             gate, up = self._linear(x, b.gate), self._linear(x, b.up)
         return self._linear(self.act(gate) * up, b.down)
 
     def _attend(
-        self, b: _Block, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
+        self, b: BlockWeights, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
         """q (rows, heads, n, d) over k, v (rows, kv_heads, s, d); ``mask`` bool, broadcastable
         to (rows, 1, n, s), True = attend. Returns (rows, n, heads * d)."""
@@ -210,7 +212,7 @@ class LeanModel:
 
     def _block(
         self,
-        b: _Block,
+        b: BlockWeights,
         h: torch.Tensor,
         cos: torch.Tensor,
         sin: torch.Tensor,
@@ -306,45 +308,10 @@ def _act_name(cfg: Any) -> str:
     return str(getattr(cfg, "hidden_activation", None) or getattr(cfg, "hidden_act", "silu"))
 
 
-def _norm_weight(norm: Any, gemma: bool) -> torch.Tensor:
-    weight = norm.weight.detach()
-    return 1.0 + weight.float() if gemma else weight
-
-
-def _block(layer: Any, gemma: bool, copy: bool, window: int | None) -> _Block:
-    """One block's weights: fused (in, out) copies when ``copy``, else the model's own."""
-    attn, mlp = layer.self_attn, layer.mlp
-    q, k, v = (p.weight.detach() for p in (attn.q_proj, attn.k_proj, attn.v_proj))
-    biases = [p.bias for p in (attn.q_proj, attn.k_proj, attn.v_proj)]
-    qkv_bias = None
-    if any(x is not None for x in biases):
-        qkv_bias = torch.cat([x.detach() for x in biases if x is not None])
-    names = ["input_layernorm", "post_attention_layernorm"]
-    if hasattr(layer, "pre_feedforward_layernorm"):
-        names += ["pre_feedforward_layernorm", "post_feedforward_layernorm"]
-    o_bias = attn.o_proj.bias
-    gate, up = mlp.gate_proj.weight.detach(), mlp.up_proj.weight.detach()
-    return _Block(
-        norms=[_norm_weight(getattr(layer, n), gemma) for n in names],
-        qkv=torch.cat([q, k, v], dim=0).t().contiguous() if copy else None,
-        q=q,
-        k=k,
-        v=v,
-        qkv_bias=qkv_bias,
-        o=attn.o_proj.weight.detach(),
-        o_bias=None if o_bias is None else o_bias.detach(),
-        gate_up=torch.cat([gate, up], dim=0).t().contiguous() if copy else None,
-        gate=gate,
-        up=up,
-        down=mlp.down_proj.weight.detach(),
-        window=window,
-    )
-
-
 def _fingerprint(model: nn.Module) -> tuple[tuple[int, int], ...]:
-    """Where the weights live and their version counters: a model that was moved, reloaded or
-    edited in place (even under no_grad) gets new tables and copies."""
-    return tuple((p.data_ptr(), p._version) for p in model.parameters())
+    """Where the weights (int8 ones too) live and their version counters: a model that was
+    moved, reloaded or edited in place (even under no_grad) gets new tables and copies."""
+    return tuple((p.data_ptr(), p._version) for p in [*model.parameters(), *model.buffers()])
 
 
 def supported(model: nn.Module) -> bool:
