@@ -73,32 +73,46 @@ def gguf_string(text: str | bytes) -> bytes:
     return struct.pack("<Q", len(raw)) + raw
 
 
-def packaged_tiny(tiny_gguf: Path, fake_parts: Any, monkeypatch: Any, parts: int = 2) -> Any:
-    """``pypi:tiny``: ``tiny_gguf`` cut in two part packages (the first ``parts`` installed)."""
-    from sara_core.models import packaged, packaged_data as pd
+def fake_packaged_model(
+    model_id: str, n_parts: int, sha256: str, size: int, blocks: int, hidden: int, vocab: int
+) -> Any:
+    """A packaged llama whose parts are ``fakepart_N/data/partNN.bin``, pinned ``fakepart-N``."""
+    from sara_core.models import packaged_data as pd
 
-    data = tiny_gguf.read_bytes()
-    cut = len(data) // 2
-    chunks = [data[:cut], data[cut:]]
-    pins = ["fakepart-1==1.0", "fakepart-2==1.0"]
-    for i, chunk in enumerate(chunks[:parts], 1):
-        fake_parts(f"fakepart_{i}", f"data/part{i:02d}.bin", chunk)
-    model = pd.PackagedModel(
-        id="tiny",
-        title="Tiny",
+    pins = [f"fakepart-{i}==1.0" for i in range(1, n_parts + 1)]
+    return pd.PackagedModel(
+        id=model_id,
+        title=model_id.title(),
         upstream="https://example.org",
         licence="MIT",
         licence_url="https://example.org/licence",
         note="",
         architecture="llama",
-        blocks=2,
-        hidden=16,
-        vocab=64,
+        blocks=blocks,
+        hidden=hidden,
+        vocab=vocab,
         chat_template=False,
         packages=tuple(pins),
-        parts=tuple(pd.Part(f"fakepart_{i}", f"data/part{i:02d}.bin", pins[i - 1]) for i in (1, 2)),
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
+        parts=tuple(
+            pd.Part(f"fakepart_{i}", f"data/part{i:02d}.bin", pins[i - 1])
+            for i in range(1, n_parts + 1)
+        ),
+        sha256=sha256,
+        size=size,
+    )
+
+
+def packaged_tiny(tiny_gguf: Path, fake_parts: Any, monkeypatch: Any, parts: int = 2) -> Any:
+    """``pypi:tiny``: ``tiny_gguf`` cut in two part packages (the first ``parts`` installed)."""
+    from sara_core.models import packaged
+
+    data = tiny_gguf.read_bytes()
+    cut = len(data) // 2
+    chunks = [data[:cut], data[cut:]]
+    for i, chunk in enumerate(chunks[:parts], 1):
+        fake_parts(f"fakepart_{i}", f"data/part{i:02d}.bin", chunk)
+    model = fake_packaged_model(
+        "tiny", 2, hashlib.sha256(data).hexdigest(), len(data), blocks=2, hidden=16, vocab=64
     )
     monkeypatch.setattr(packaged, "packaged_models", lambda: {"tiny": model})
     return model

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from gguf_fixtures import fake_packaged_model
 
 from sara_core.models import packaged, packaged_data as pd
 from sara_core.models.errors import LoadRefused, ModelLoadError
@@ -19,27 +20,7 @@ SHA = hashlib.sha256(b"".join(CHUNKS)).hexdigest()
 
 
 def _fake_model(sha: str = SHA) -> pd.PackagedModel:
-    pins = [f"fakepart-{i}==1.0" for i in range(1, 4)]
-    parts = tuple(
-        pd.Part(f"fakepart_{i}", f"data/part{i:02d}.bin", pins[i - 1]) for i in range(1, 4)
-    )
-    return pd.PackagedModel(
-        id="fake",
-        title="Fake",
-        upstream="https://example.org",
-        licence="MIT",
-        licence_url="https://example.org/licence",
-        note="",
-        architecture="llama",
-        blocks=1,
-        hidden=8,
-        vocab=8,
-        chat_template=False,
-        packages=tuple(pins),
-        parts=parts,
-        sha256=sha,
-        size=sum(map(len, CHUNKS)),
-    )
+    return fake_packaged_model("fake", 3, sha, sum(map(len, CHUNKS)), blocks=1, hidden=8, vocab=8)
 
 
 @pytest.fixture
