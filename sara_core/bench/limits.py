@@ -39,18 +39,20 @@ def weight_bytes(model: torch.nn.Module) -> int:
 
 def step_bytes(model: torch.nn.Module) -> int:
     """What one decode step reads: :func:`weight_bytes` less an input embedding that is not also
-    the output layer (a step reads one row of it). It matters for int8, whose float32 embedding
-    is as large as a third of its weights."""
+    the output layer (a step reads one row of it). It matters most for a large vocabulary: the
+    real Qwen2.5 1.5B's untied embedding is 0.93 GB in float32, 0.23 GB in int8."""
     total = weight_bytes(model)
     get_in = getattr(model, "get_input_embeddings", None)
     get_out = getattr(model, "get_output_embeddings", None)
     if get_in is None or get_out is None:
         return total
     embed, head = get_in(), get_out()
-    weight = getattr(embed, "weight", None)
-    if weight is None or weight is getattr(head, "weight", None):
-        return total
-    return total - weight.numel() * weight.element_size()
+    own = [embed.weight] if isinstance(getattr(embed, "weight", None), torch.Tensor) else []
+    own += [
+        t for t in (getattr(embed, "qweight", None), getattr(embed, "scale", None)) if t is not None
+    ]
+    shared = {t.data_ptr() for t in head.parameters()} | {t.data_ptr() for t in head.buffers()}
+    return total - sum(t.numel() * t.element_size() for t in own if t.data_ptr() not in shared)
 
 
 def gemv_bandwidth(mb: int = 512, repeats: int = 7) -> dict[str, Any]:

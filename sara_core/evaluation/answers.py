@@ -73,7 +73,7 @@ def answer_settings(
     dilemmas, stances = by_id.values(), by_name.values()
     return {
         "model": lm.name,
-        "dtype": str(lm.dtype).replace("torch.", ""),
+        "dtype": lm.dtype_label,
         "device": lm.device.type,
         "n_layers": lm.n_layers,
         "layers": list(layers),

@@ -133,7 +133,7 @@ def choice_settings(lm: LoadedModel, spec: ChoiceSpec, items: list[ChoiceItem]) 
     ).hexdigest()[:12]
     return {
         "model": lm.name,
-        "dtype": str(lm.dtype),
+        "dtype": lm.dtype_label,
         "device": lm.device.type,
         "bank": s.bank.name,
         "items": digest,

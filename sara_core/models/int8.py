@@ -2,10 +2,12 @@
 
 The blocks' ``nn.Linear`` layers become :class:`sara_core.engine.cpu.int8_linear.Int8Linear`
 (int8 rows, a float32 scale per output row, symmetric absmax), and so does the output layer
-(:func:`quantize_head`: measured harmless, and a large share of what a step reads). Everything
-else stays float32: the embedding, norms, biases, and all the arithmetic (the residual stream,
-SARA's SVD and scores, ActAdd's vectors and the hooks see float32 as before). A block's layer
-of another kind (GPT-2's ``Conv1D``) also stays float32; :func:`float32_layers` names them.
+(measured harmless, and a large share of what a step reads); the token embedding becomes an
+:class:`~sara_core.engine.cpu.int8_linear.Int8Embedding` (the same rows and scales, shared with
+a tied output layer; measured harmless too, docs/benchmark.md). Everything else stays float32:
+position embeddings, norms, biases, and all the arithmetic (the residual stream, SARA's SVD and
+scores, ActAdd's vectors and the hooks see float32 as before). A block's layer of another kind
+(GPT-2's ``Conv1D``) also stays float32; :func:`float32_layers` names them.
 
 The float32 model is never held whole: the model is built empty (meta), and each tensor of the
 safetensors files is read (pread) and put in place before the next is read; a covered weight is
@@ -30,7 +32,7 @@ import torch
 from torch import nn
 
 from sara_core.engine.cpu.int8_kernels import QWeight, quantize
-from sara_core.engine.cpu.int8_linear import Int8Linear, int8_layers, swap_in
+from sara_core.engine.cpu.int8_linear import Int8Embedding, Int8Linear, int8_layers, swap_in
 from sara_core.models.blocks import get_blocks
 
 log = logging.getLogger(__name__)
@@ -61,12 +63,13 @@ def release_large_blocks() -> None:
 
 def covered(model: Any) -> set[str]:
     """Names of the modules int8 stores: the ``nn.Linear`` layers (exactly that type) of the
-    decoder blocks, and an output layer with a weight of its own (a tied one is copied at the
-    end: :func:`quantize_head`)."""
+    decoder blocks, the token embedding, and an output layer with a weight of its own (a tied
+    one shares the embedding's int8 rows: :func:`quantize_ends`)."""
     blocks = {id(b) for b in get_blocks(model)}
-    head = model.get_output_embeddings()
-    untied = type(head) is nn.Linear and head.weight is not model.get_input_embeddings().weight
-    names = {n for n, m in model.named_modules() if m is head} if untied else set()
+    head, embed = model.get_output_embeddings(), model.get_input_embeddings()
+    untied = type(head) is nn.Linear and head.weight is not embed.weight
+    ends = {embed, head} if untied else {embed}
+    names = {n for n, m in model.named_modules() if m in ends and isinstance(m, _ENDS)}
     inside = ""
     for name, module in model.named_modules():
         if id(module) in blocks:
@@ -108,14 +111,28 @@ def quantizer(model: nn.Module) -> Callable[[str, nn.Module], None]:
     return after
 
 
-def quantize_head(model: Any) -> None:
-    """Store the output layer in int8 too. Quality on the real Qwen2.5 0.5B: KL to float32
-    0.0019 with a float32 head, 0.0020 with an int8 one, the same greedy tokens (docs/benchmark.md).
-    A head tied to the embedding gets an int8 copy (a quarter of the embedding's bytes): the
-    embedding's lookups stay float32."""
-    head = model.get_output_embeddings()
-    if type(head) is nn.Linear:
+_ENDS = (nn.Embedding, nn.Linear)
+
+
+def quantize_ends(model: Any) -> None:
+    """Store the token embedding and the output layer in int8 where they are still float32; a
+    tied output layer shares the embedding's int8 rows. Quality on the real Qwen2.5 0.5B: KL to
+    float32 0.0019 with both float32, 0.0020 with an int8 head (docs/benchmark.md has the
+    embedding's figures)."""
+    embed, head = model.get_input_embeddings(), model.get_output_embeddings()
+    tied = type(head) is nn.Linear and head.weight is getattr(embed, "weight", None)
+    if isinstance(embed, nn.Embedding):
+        embed = int8_embedding(_quantize_rows(embed.weight, list(embed.weight.shape)), embed)
+        model.set_input_embeddings(embed)
+    if tied and isinstance(embed, Int8Embedding):
+        model.set_output_embeddings(Int8Linear.from_quantized(embed.weight_int8, head.bias))
+    elif type(head) is nn.Linear:
         model.set_output_embeddings(Int8Linear.from_weight(head.weight, head.bias))
+
+
+def int8_embedding(weight: QWeight, old: nn.Module) -> Int8Embedding:
+    """The int8 embedding of ``weight`` standing in for ``old`` (its ``embed_scale`` kept)."""
+    return Int8Embedding(weight, getattr(old, "embed_scale", None))
 
 
 def _has_meta(module: nn.Module) -> bool:
@@ -145,10 +162,15 @@ def _place(model: nn.Module, key: str, handle: Any, names: set[str]) -> bool:
             module = model.get_submodule(mod_name)
         except AttributeError:
             continue
-        if mod_name in names and attr == "weight" and type(module) is nn.Linear:
+        if mod_name in names and attr == "weight" and isinstance(module, _ENDS):
             part = handle.get_slice(key)
             weight = _quantize_rows(part, part.get_shape())
-            swap_in(model, mod_name, Int8Linear.from_quantized(weight, module.bias))
+            new: nn.Module = (
+                Int8Linear.from_quantized(weight, module.bias)
+                if isinstance(module, nn.Linear)
+                else int8_embedding(weight, module)
+            )
+            swap_in(model, mod_name, new)
         elif attr in module._parameters:
             tensor = handle.get_tensor(key).float()
             module._parameters[attr] = nn.Parameter(tensor, requires_grad=False)
@@ -181,12 +203,16 @@ def load_int8(folder: Path, files: list[Path], config: Any) -> Any:
                     unknown.append(key)
     if unknown:
         log.info("int8 load: %d tensors the model does not use, e.g. %s", len(unknown), unknown[0])
-    if getattr(config, "tie_word_embeddings", False):
+    tied = getattr(config, "tie_word_embeddings", False)
+    if tied and isinstance(model.get_input_embeddings(), Int8Embedding):
+        rows = model.get_input_embeddings().weight_int8  # the head, still on meta, shares them
+        model.set_output_embeddings(Int8Linear.from_quantized(rows, None))
+    elif tied:
         model.tie_weights()
     missing = [n for n, p in model.named_parameters() if p.is_meta]
     if missing:
         raise Int8LoadError(f"int8 load: the checkpoint lacks {len(missing)} weights: {missing[0]}")
-    quantize_head(model)
+    quantize_ends(model)
     model.eval()
     with suppress(OSError):  # no generation_config.json: the one built from the config stays
         model.generation_config = GenerationConfig.from_pretrained(folder)

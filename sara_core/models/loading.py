@@ -112,14 +112,20 @@ class LoadedModel:
         return torch.int8 if int8_layers(self.model) else self.dtype
 
     @property
+    def dtype_label(self) -> str:
+        """The dtype as users name it and records keep it: "int8" for an int8 model (which
+        computes in float32), else "float32", "bfloat16" or "float16"."""
+        return memory.dtype_name(self.weight_dtype)
+
+    @property
     def weight_bytes(self) -> int:
         """Bytes the weights take in memory (tied weights once; int8 weights and their scales
         too)."""
-        from sara_core.engine.cpu.int8_linear import Int8Linear
+        from sara_core.engine.cpu.int8_linear import Int8Embedding, Int8Linear
 
         unique: dict[int, torch.Tensor] = {id(p): p for p in self.model.parameters()}
         for m in self.model.modules():
-            if isinstance(m, Int8Linear):
+            if isinstance(m, (Int8Linear, Int8Embedding)):
                 unique |= {id(m.qweight): m.qweight, id(m.scale): m.scale}
         return sum(p.numel() * p.element_size() for p in unique.values())
 
@@ -139,7 +145,7 @@ class LoadedModel:
             "hidden_size": self.hidden_size,
             "vocab_size": self.vocab_size,
             "device": str(self.device),
-            "dtype": memory.dtype_name(self.weight_dtype),
+            "dtype": self.dtype_label,
             "weight_bytes": self.weight_bytes,
             "chat_template": self.is_chat,
             "load_seconds": round(self.load_seconds, 2),
@@ -151,8 +157,8 @@ class LoadedModel:
 
             left = float32_layers(self.model)
             facts["int8_note"] = (
-                "blocks' linear weights and output layer int8 (a float32 scale per row); "
-                "embedding and norms float32; computed in float32"
+                "blocks' linear weights, token embedding and output layer int8 (a float32 "
+                "scale per row); norms and biases float32; computed in float32"
                 + (f"; left float32: {left}" if left else "")
             )
         return facts

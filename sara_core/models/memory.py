@@ -16,10 +16,9 @@ bfloat16 products run slower than float32 (docs/benchmark.md has the measurement
 precision on a CPU buys memory, not speed; int8 (the blocks' linear weights as int8 rows with a
 float32 scale each, computed in float32) buys both (docs/real-models.md has the figures).
 
-int8 stores only the blocks' linear weights and the output layer in one byte: the embedding,
-norms and biases stay float32, so its estimate counts those parameters apart (``int8_params``;
-an output layer tied to the embedding gets an int8 copy, a quarter of the embedding's bytes,
-left to the estimate's margin).
+int8 stores the blocks' linear weights, the token embedding and the output layer (shared with
+the embedding where tied) in one byte: norms, biases and position embeddings stay float32, so
+its estimate counts those parameters apart (``int8_params``).
 """
 
 from __future__ import annotations
@@ -161,7 +160,8 @@ def estimate(params: int, dtype: torch.dtype, int8_params: int = 0) -> Estimate:
 
 def parameter_counts(config: Any) -> tuple[int, int]:
     """The parameters a causal LM of ``config`` holds, and those int8 stores in a byte (its
-    blocks' ``nn.Linear`` weights and an output layer of its own); counted on the meta device
+    blocks' ``nn.Linear`` weights, its token embedding and an output layer of its own); counted
+    on the meta device
     (exact, tied weights once, no memory used)."""
     from transformers import AutoModelForCausalLM
 
@@ -182,8 +182,10 @@ def parameter_counts(config: Any) -> tuple[int, int]:
         for m in block.modules()
         if type(m) is torch.nn.Linear
     )
-    head = model.get_output_embeddings()
-    if head is not None and head.weight is not model.get_input_embeddings().weight:
+    head, embed = model.get_output_embeddings(), model.get_input_embeddings()
+    if isinstance(embed, torch.nn.Embedding):
+        linear += embed.weight.numel()
+    if head is not None and head.weight is not getattr(embed, "weight", None):
         linear += head.weight.numel()
     return total, linear
 

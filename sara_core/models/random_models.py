@@ -115,7 +115,7 @@ def build_model(
     from accelerate import init_empty_weights
     from transformers import AutoModelForCausalLM
 
-    from sara_core.models.int8 import quantize_head, quantizer
+    from sara_core.models.int8 import quantize_ends, quantizer
 
     int8 = dtype == torch.int8  # drawn in float32, each linear layer quantized once it is full
     if int8:
@@ -157,7 +157,7 @@ def build_model(
         if head is not None and head.weight is not model.get_input_embeddings().weight:
             raise RuntimeError("the output embedding did not tie to the input embedding")
     if int8:
-        quantize_head(model)
+        quantize_ends(model)
     model.to(device)  # the buffers (rotary tables, scales) were built on the CPU
     model.eval()
     model.generation_config.eos_token_id = config.eos_token_id

@@ -303,7 +303,7 @@ def tune(
             methods, grid, quick, tokens, ratio, max_points, chunk, held_out, plan
         ),
     )
-    shared = {"model": lm.name, "dtype": str(lm.dtype), "device": lm.device.type}
+    shared = {"model": lm.name, "dtype": lm.dtype_label, "device": lm.device.type}
     texts = [plan.texts.prompt, plan.texts.attract, plan.texts.repel]
     search.shard.agree({**shared, "texts": texts, **result.settings}, "the search's settings")
     base_points = search.baselines()

@@ -1,5 +1,6 @@
-"""``--dtype int8`` (sara_core.models.int8): the blocks' linear layers and the output layer stored
-as int8 rows with a float32 scale, read one tensor at a time; everything else float32. Against
+"""``--dtype int8`` (sara_core.models.int8): the blocks' linear layers, the token embedding and the
+output layer stored as int8 rows with a float32 scale, read one tensor at a time; everything else
+float32. Against
 float32 on the same weights: close logits on tiny models (the quality bounds on Qwen 0.5B are in
 tests/test_real_weights.py)."""
 
@@ -12,7 +13,8 @@ import torch
 from conftest import make_tiny_lm
 
 from sara_core.engine.cpu import lean_model as fastpath
-from sara_core.engine.cpu.int8_linear import Int8Linear
+from sara_core.engine.cpu.int8_kernels import dequantize
+from sara_core.engine.cpu.int8_linear import Int8Embedding, Int8Linear
 from sara_core.engine.decoding import decode_rows
 from sara_core.engine.row import Row
 from sara_core.models.loading import load_model
@@ -35,7 +37,7 @@ def _kl(ref: torch.Tensor, got: torch.Tensor) -> float:
     return float((p.exp() * (p - q)).sum(-1).mean())
 
 
-@pytest.mark.parametrize("arch", ["llama", "qwen2", "gemma2"])
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "gemma2", "gemma3"])
 def test_int8_stores_the_blocks_and_head_in_int8_and_stays_close(arch, tmp_path):
     tiny = _saved(arch, tmp_path)
     lm = load_model(str(tmp_path), dtype="int8")
@@ -43,7 +45,8 @@ def test_int8_stores_the_blocks_and_head_in_int8_and_stays_close(arch, tmp_path)
     projections = [m for n, m in blocks[0].named_modules() if n.endswith("_proj")]
     assert len(projections) == 7 and all(isinstance(m, Int8Linear) for m in projections)
     assert isinstance(lm.model.lm_head, Int8Linear)
-    assert lm.model.model.embed_tokens.weight.dtype == torch.float32
+    assert isinstance(lm.model.model.embed_tokens, Int8Embedding)
+    assert not any(p.ndim == 2 for p in lm.model.parameters())  # no float32 matrix is left
     assert lm.dtype == torch.float32 and lm.weight_dtype == torch.int8
     info = lm.describe()
     assert info["dtype"] == "int8" and "left float32" not in info["int8_note"]
@@ -53,6 +56,26 @@ def test_int8_stores_the_blocks_and_head_in_int8_and_stays_close(arch, tmp_path)
         ref, got = tiny.model(ids).logits, lm.model(ids).logits
     assert _kl(ref, got) < 1e-3
     torch.testing.assert_close(got, ref, atol=0.05 * float(ref.abs().max()), rtol=0)
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_the_int8_embedding_is_the_dequantized_rows_and_a_tied_head_shares_them(arch, tmp_path):
+    tiny = _saved(arch, tmp_path)
+    tied = tiny.model.lm_head.weight is tiny.model.model.embed_tokens.weight
+    assert tied == (arch == "gemma3")  # both cases are covered
+    lm = load_model(str(tmp_path), dtype="int8")
+    embed, head = lm.model.model.embed_tokens, lm.model.lm_head
+    ids = torch.tensor([[0, 5, 17, 5, 200]])
+    want = torch.nn.functional.embedding(ids, dequantize(embed.weight_int8))
+    scale = getattr(tiny.model.model.embed_tokens, "embed_scale", None)
+    if scale is not None:  # Gemma 3 scales its embedding by sqrt(hidden size)
+        want = want * scale
+    with torch.no_grad():
+        got, ref = embed(ids), tiny.model.model.embed_tokens(ids)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    torch.testing.assert_close(got, ref, atol=0.01 * float(ref.abs().max()), rtol=0)
+    shares = head.qweight.data_ptr() == embed.qweight.data_ptr()
+    assert shares == tied  # one int8 copy of a tied vocabulary, two of an untied one
 
 
 def test_layers_the_kernels_do_not_cover_stay_float32_and_info_names_them(tmp_path):
@@ -121,3 +144,15 @@ def test_a_weight_is_read_and_quantized_a_few_rows_at_a_time(tmp_path, monkeypat
     mine = dict(parts.model.named_buffers())
     for name, buffer in whole.model.named_buffers():
         assert torch.equal(buffer, mine[name]), name
+
+
+def test_records_name_int8_not_the_float32_it_computes_in(tmp_path):
+    from sara_core.evaluation.answers import answer_settings
+    from sara_core.evaluation.config import EvalConfig
+
+    _saved("llama", tmp_path)
+    lm = load_model(str(tmp_path), dtype="int8")
+    assert lm.dtype == torch.float32 and lm.dtype_label == "int8"
+    # what an evaluation store keeps: a float32 run and an int8 run must not pass as one
+    assert answer_settings(lm, EvalConfig(), [1])["dtype"] == "int8"
+    assert load_model(str(tmp_path)).dtype_label == "float32"

@@ -145,7 +145,7 @@ def test_the_policy_picks_int8_on_a_cpu_where_float32_does_not_fit():
         memory.check_fits("m", int8, 1, CPU)
 
 
-def test_int8_counts_the_blocks_linear_weights_and_an_untied_head():
+def test_int8_counts_the_blocks_linear_weights_the_embedding_and_an_untied_head():
     from transformers import AutoModelForCausalLM
 
     for arch in ("llama", "gemma2"):
@@ -153,7 +153,7 @@ def test_int8_counts_the_blocks_linear_weights_and_an_untied_head():
         model = AutoModelForCausalLM.from_config(config)
         params, linear = memory.parameter_counts(config)
         projections = sum(m.weight.numel() for n, m in model.named_modules() if n.endswith("_proj"))
-        head = model.lm_head.weight
-        untied = head is not model.get_input_embeddings().weight
-        assert linear == projections + (head.numel() if untied else 0), arch
+        head, embed = model.lm_head.weight, model.get_input_embeddings().weight
+        untied = head is not embed
+        assert linear == projections + embed.numel() + (head.numel() if untied else 0), arch
         assert params == memory.parameter_count(config)

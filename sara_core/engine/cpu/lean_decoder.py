@@ -73,7 +73,7 @@ class LeanDecoder:
         self.positions: list[int] = []
         self.steers: list[Steers] = []
         self.layers: frozenset[int] = frozenset()
-        dtype = lean.embed.dtype
+        dtype = lean.dtype
         self.state = KVState(lean.n_layers, lean.n_kv, lean.head_dim, dtype)
         self.default_threads = torch.get_num_threads()
 

@@ -37,7 +37,7 @@ from torch import nn
 
 from sara_core.engine.cpu import int8_kernels, kernels
 from sara_core.engine.cpu.int8_kernels import QWeight
-from sara_core.engine.cpu.int8_linear import Int8Linear
+from sara_core.engine.cpu.int8_linear import Int8Embedding, Int8Linear
 from sara_core.engine.cpu.kv_cache import KVState
 from sara_core.engine.cpu.lean_weights import (
     BlockWeights,
@@ -85,9 +85,12 @@ class LeanModel:
         self.final_cap = getattr(cfg, "final_logit_softcapping", None) if self.four_norms else None
         self.act = _ACTS[_act_name(cfg)]
         embed: Any = inner.embed_tokens
-        self.embed = embed.weight.detach()
+        # an int8 embedding looks its rows up itself (and applies its own embed_scale)
+        self.embed_int8 = embed if isinstance(embed, Int8Embedding) else None
+        self.embed = torch.empty(0) if self.embed_int8 is not None else embed.weight.detach()
+        self.dtype = torch.float32 if self.embed_int8 is not None else self.embed.dtype
         scale = getattr(embed, "embed_scale", None)
-        self.embed_scale = None if scale is None else scale.to(self.embed.dtype)
+        self.embed_scale = None if scale is None else scale.to(self.dtype)
         int8 = any(isinstance(m, Int8Linear) for m in model.modules())
         size = sum(p.numel() * p.element_size() for p in model.parameters())
         copy = not int8 and size <= COPY_LIMIT_BYTES
@@ -131,6 +134,8 @@ class LeanModel:
         return self._cos[positions], self._sin[positions]
 
     def embed_ids(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.embed_int8 is not None:
+            return self.embed_int8(ids)
         h = F.embedding(ids, self.embed)
         return h if self.embed_scale is None else h * self.embed_scale
 
