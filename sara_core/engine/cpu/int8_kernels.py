@@ -76,83 +76,18 @@ def dequantize(weight: QWeight) -> torch.Tensor:
 
 
 def _compile() -> dict[str, Any]:
-    """The numba kernels (imported on first use; numba is a dependency)."""
+    """The numba kernels of :mod:`int8_numba` (imported on first use; numba is a dependency)."""
     with _COMPILE:
         if _KERNELS:
             return _KERNELS
         import numba
-        import numpy as np
-        from numba import njit, prange
 
         config: Any = numba.config
         if config.THREADING_LAYER == "default":  # not chosen by the user (environment)
             config.THREADING_LAYER = "workqueue"
+        from sara_core.engine.cpu import int8_numba as nb
 
-        @njit(parallel=True, fastmath=True, nogil=True, cache=True)
-        def rows(x: Any, q: Any, scale: Any, out: Any) -> None:  # pragma: no cover - compiled
-            # out (m, n) = (x (m, k) @ q (n, k)^T) * scale; m a multiple of 4. The input rows
-            # are taken as 1-d slices: with 2-d indexing LLVM leaves the loop scalar.
-            m, k = x.shape
-            n = q.shape[0]
-            for j in prange(n):
-                qj = q[j]
-                s = scale[j]
-                for r in range(0, m, 4):
-                    x0, x1, x2, x3 = x[r], x[r + 1], x[r + 2], x[r + 3]
-                    a0 = np.float32(0.0)
-                    a1 = np.float32(0.0)
-                    a2 = np.float32(0.0)
-                    a3 = np.float32(0.0)
-                    for i in range(k):
-                        w = np.float32(qj[i])
-                        a0 += x0[i] * w
-                        a1 += x1[i] * w
-                        a2 += x2[i] * w
-                        a3 += x3[i] * w
-                    out[r, j] = a0 * s
-                    out[r + 1, j] = a1 * s
-                    out[r + 2, j] = a2 * s
-                    out[r + 3, j] = a3 * s
-
-        @njit(parallel=True, fastmath=True, nogil=True, cache=True)
-        def one(x: Any, q: Any, scale: Any, out: Any) -> None:  # pragma: no cover - compiled
-            # out (n,) = (q (n, k) @ x (k,)) * scale
-            k = x.shape[0]
-            n = q.shape[0]
-            for j in prange(n):
-                qj = q[j]
-                a = np.float32(0.0)
-                for i in range(k):
-                    a += x[i] * np.float32(qj[i])
-                out[j] = a * scale[j]
-
-        @njit(parallel=True, fastmath=True, nogil=True, cache=True)
-        def unpack(q: Any, lo: int, hi: int, out: Any) -> None:  # pragma: no cover - compiled
-            # out (hi - lo, k) = q[lo:hi] as float32 (the scales multiply the product's rows)
-            k = q.shape[1]
-            for j in prange(hi - lo):
-                qj = q[lo + j]
-                oj = out[j]
-                for i in range(k):
-                    oj[i] = np.float32(qj[i])
-
-        @njit(parallel=True, nogil=True, cache=True)
-        def quantize(w: Any, q: Any, scale: Any) -> None:  # pragma: no cover - compiled
-            # per row: scale = max |w| / 127, q = round(w / scale) (ties to even)
-            n, k = w.shape
-            for j in prange(n):
-                wj = w[j]
-                top = np.float32(0.0)
-                for i in range(k):
-                    top = max(top, abs(wj[i]))
-                s = max(top, np.float32(1e-30)) / np.float32(127.0)
-                inv = np.float32(1.0) / s
-                qj = q[j]
-                for i in range(k):
-                    qj[i] = np.int8(min(127.0, max(-127.0, np.rint(wj[i] * inv))))
-                scale[j] = s
-
-        _KERNELS.update(rows=rows, one=one, unpack=unpack, quantize=quantize)
+        _KERNELS.update(rows=nb.rows, one=nb.one, unpack=nb.unpack, quantize=nb.quantize)
         return _KERNELS
 
 
