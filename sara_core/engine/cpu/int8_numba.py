@@ -52,7 +52,7 @@ def ask_ahead(flat: Any, start: int, k: int) -> None:  # pragma: no cover - comp
     lo = start + PREFETCH_BYTES
     hi = min(lo + k, flat.shape[0])
     for c in range(lo, hi, 64):
-        prefetch(flat, c)
+        prefetch(flat, c)  # type: ignore[call-arg]  # typed by numba, not mypy
 
 
 @njit(parallel=True, fastmath=True, nogil=True, cache=True)
