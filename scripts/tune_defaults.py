@@ -223,7 +223,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("command", choices=["run", "summarize", "example"])
     ap.add_argument("--model", default=None, help="a model folder or name (default: embedded)")
     ap.add_argument("--out", default=str(RUNS), help="where the run JSONs go")
-    ap.add_argument("--docs", default=None, help="grid.csv, summary.json (default: see above)")
+    ap.add_argument(
+        "--docs",
+        default=None,
+        help="summarize: where grid.csv etc. go (default: docs/tuning/, or --out if given)",
+    )
     ap.add_argument("--stances", type=_names, default=STANCES, help="comma-separated")
     ap.add_argument("--dilemmas", type=_dilemma_keys, default=DILEMMAS, help="ids or positions")
     ap.add_argument("--new-tokens", type=int, default=NEW_TOKENS, help="answer length")
