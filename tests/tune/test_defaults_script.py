@@ -61,3 +61,42 @@ def test_runs_rank_by_the_default_points_summed_effect_and_both_must_pass_the_gu
     }
     only = _script().example_ranking(tmp_path, SUMMARY, "kantian")
     assert [r["dilemma"] for r in only] == ["a"]
+
+
+def test_without_options_the_run_is_the_embedded_models_measurement():
+    script = _script()
+    args = script.parse_args(["run"])
+    assert args.model is None  # the embedded model
+    assert args.stances == ("utilitarian", "kantian", "optimistic")
+    assert args.dilemmas == (1, 3, 5, 7, 9, 11, 13)
+    assert (args.new_tokens, args.held_out, args.min_admissible) == (24, 8, None)
+    grid = script.grid_for(args, 30)
+    assert grid == script.GRID
+    assert grid.layers == (3, 6, 9, 12, 15, 18, 21, 24)
+    assert grid.sara_coeffs == (1.0, 2.0, 4.0, 8.0)
+    assert grid.actadd_coeffs == (2.0, 4.0, 8.0, 16.0)
+    assert grid.refine == 0
+    assert Path(args.out) == ROOT / "artifacts" / "tuning"
+    assert script.docs_dir(args) == ROOT / "docs" / "tuning"
+
+
+def test_the_options_give_the_packaged_models_protocol(tmp_path):
+    from sara_core.tune.grid import default_grid
+
+    script = _script()
+    out = str(tmp_path / "tuning-gemma")
+    argv = ["run", "--model", "FOLDER", "--out", out, "--quick-grid", "--dilemmas"]
+    argv += ["parent_criminal,3", "--stances", "utilitarian", "--held-out", "4"]
+    args = script.parse_args([*argv, "--new-tokens", "16", "--min-admissible", "0.5"])
+    assert args.model == "FOLDER"
+    assert args.dilemmas == ("parent_criminal", 3)
+    assert args.stances == ("utilitarian",)
+    assert (args.new_tokens, args.held_out, args.min_admissible) == (16, 4, 0.5)
+    grid = script.grid_for(args, 28)  # Qwen2.5-Coder-1.5B's depth
+    assert grid.layers == (5, 10, 14, 19) == default_grid(28, quick=True).layers
+    assert grid.sara_coeffs == (1.0, 2.0, 4.0)
+    assert grid.actadd_coeffs == (1.0, 2.0, 4.0, 8.0)
+    assert grid.refine == 0
+    assert script.docs_dir(args) == Path(out)  # not docs/tuning/: the embedded model's
+    with_docs = script.parse_args(["summarize", "--out", out, "--docs", str(tmp_path / "d")])
+    assert script.docs_dir(with_docs) == tmp_path / "d"
