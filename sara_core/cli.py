@@ -274,18 +274,11 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def _strengths(args: argparse.Namespace) -> tuple[float, float]:
-    """SARA's λ and ActAdd's c: as given, else the model's measured defaults (the app's
-    starting values too), else the library's (λ 1, c 4)."""
-    from sara_core.config import SteeringConfig
+    """SARA's λ and ActAdd's c: as given, else the model's (presets.defaults.strengths_for)."""
     from sara_core.models.names import canonical
-    from sara_core.presets.defaults import defaults_for
+    from sara_core.presets.defaults import strengths_for
 
-    base = SteeringConfig()
-    entry = defaults_for(canonical(args.model))
-    sara = base.sara_coeff if entry is None else entry.sara_coeff
-    actadd = base.actadd_coeff if entry is None else entry.actadd_coeff
-    given = args.sara_coeff, args.actadd_coeff
-    return (sara if given[0] is None else given[0], actadd if given[1] is None else given[1])
+    return strengths_for(canonical(args.model), args.sara_coeff, args.actadd_coeff)
 
 
 def _compare_request(

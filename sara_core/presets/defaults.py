@@ -77,6 +77,23 @@ def load_defaults(path: Path | str | None = None) -> list[ModelDefaults]:
     return out
 
 
+def strengths_for(
+    model: str, sara_coeff: float | None = None, actadd_coeff: float | None = None
+) -> tuple[float, float]:
+    """SARA's lambda and ActAdd's c for ``model``: as given, else its measured defaults (the
+    app's starting values), else the library's (lambda 1, c 4). The CLI and the server both
+    resolve a request without strengths here, so the two agree with the app."""
+    from sara_core.config import SteeringConfig
+
+    base, entry = SteeringConfig(), defaults_for(model)
+    sara = base.sara_coeff if entry is None else entry.sara_coeff
+    actadd = base.actadd_coeff if entry is None else entry.actadd_coeff
+    return (
+        sara if sara_coeff is None else sara_coeff,
+        actadd if actadd_coeff is None else actadd_coeff,
+    )
+
+
 def defaults_for(
     model: str, defaults: Sequence[ModelDefaults] | None = None
 ) -> ModelDefaults | None:

@@ -48,7 +48,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d.add_argument("--repel", help="text to steer away from (with --attract)")
     d.add_argument("--method", choices=["sara", "actadd"], default=None, help="default: sara")
     d.add_argument("--layer", type=int, help="block whose input is steered (default: middle)")
-    d.add_argument("--coeff", type=float, help="SARA lambda (1.0) or ActAdd c (4.0)")
+    d.add_argument(
+        "--coeff",
+        type=float,
+        help="SARA lambda or ActAdd c (default: the model's in presets/defaults.yaml, else 1 / 4)",
+    )
     d.add_argument("--k", type=int, help="SARA's SVD rank (default: the shortest prompt's length)")
     d.add_argument("--scope", choices=["prompt", "every-step"], default=None)
     d.add_argument("--sign", choices=["raw", "canonical"], default=None)

@@ -25,6 +25,8 @@ from typing import Any
 from sara_core.config import SteeringConfig
 from sara_core.engine.planning import actadd_steering, sara_steering
 from sara_core.models.loading import LoadedModel
+from sara_core.models.names import canonical
+from sara_core.presets.defaults import strengths_for
 from sara_core.presets.stances import Stance, get_stance
 from sara_core.prompts import check_text, encode_steering_text
 from sara_core.serve.errors import bad_request, from_input_error
@@ -153,7 +155,8 @@ class Resolver:
 
     def _plan_texts(self, req: SteeringRequest, attract: str, repel: str, source: str):
         method = req.method or "sara"
-        cfg = self._config(req, method)
+        sara_coeff, actadd_coeff = strengths_for(canonical(self.lm.name))  # as the CLI does
+        cfg = self._config(req, method, sara_coeff=sara_coeff, actadd_coeff=actadd_coeff)
         try:
             attract = check_text(self.lm, "the attract prompt", attract)
             repel = check_text(self.lm, "the repel prompt", repel)

@@ -35,6 +35,27 @@ def test_texts_and_stances_get_the_librarys_defaults(tiny_lm):
     assert res.plan(SteeringRequest(method="none", stance="nope")).method == "none"
 
 
+def test_a_measured_model_gets_its_strengths_as_the_cli_does(tiny_lm, monkeypatch):
+    """A request without a coeff on a model with a presets/defaults.yaml entry steers at that
+    entry's strengths, the ones the CLI and the app start from; a given coeff still wins."""
+    from sara_core.presets.defaults import defaults_for
+
+    # Gemma's c (1) and Qwen 0.5B's lambda (2) differ from the library's 1 and 4
+    for name in ("pypi:gemma-3-270m", "pypi:qwen2.5-coder-0.5b-instruct"):
+        entry = defaults_for(name)
+        assert entry is not None
+        monkeypatch.setattr(tiny_lm, "name", name)
+        res = Resolver(tiny_lm)
+        sara = res.plan(SteeringRequest(attract=A, repel=R))
+        act = res.plan(SteeringRequest(attract=A, repel=R, method="actadd"))
+        assert (sara.coeff, act.coeff) == (entry.sara_coeff, entry.actadd_coeff), name
+        assert res.plan(SteeringRequest(attract=A, repel=R, coeff=3.0)).coeff == 3.0
+    monkeypatch.setattr(tiny_lm, "name", "some/unmeasured-model")
+    res = Resolver(tiny_lm)
+    assert res.plan(SteeringRequest(attract=A, repel=R)).coeff == 1.0
+    assert res.plan(SteeringRequest(attract=A, repel=R, method="actadd")).coeff == 4.0
+
+
 def test_built_steerings_equal_the_librarys_and_are_fresh_per_request(tiny_lm, monkeypatch):
     res = Resolver(tiny_lm)
     prepare_module.prep_cache(tiny_lm).clear()
