@@ -89,6 +89,8 @@ def reply_text(data: dict[str, Any]) -> str:
 class EndpointJudge:
     """A chat-completions endpoint asked for the label of each answer, one request per answer."""
 
+    chunk_size = 1  # answers per call when the judge reports progress
+
     def __init__(
         self,
         url: str,

@@ -52,6 +52,9 @@ BUILT_IN = ("prototype", "fitted", "lm")
 JUDGES = BUILT_IN  # the ones --measure-judges measures
 DEFAULT_JUDGE = "prototype"
 DEFAULT_MIN_CONFIDENCE = 0.5
+CHUNK_SIZE = 64
+"""Answers per classifier call, unless the classifier says (``chunk_size``: 1 for the slow ones,
+so progress moves with each answer)."""
 _GROUP_OF_INDEX = np.array([list(GROUPS).index(group_of(s)) for s in SCHOOLS])
 
 
@@ -128,9 +131,13 @@ class Judge:
         return f"{self.classifier.name}+rules-v{RULES_VERSION}"
 
     def judge(
-        self, answers: Sequence[str], dilemmas: Sequence[str | None] | None = None
+        self,
+        answers: Sequence[str],
+        dilemmas: Sequence[str | None] | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> list[Verdict]:
-        """One verdict per answer; ``dilemmas[i]`` (optional) is the text answer i replies to."""
+        """One verdict per answer; ``dilemmas[i]`` (optional) is the text answer i replies to.
+        ``progress(n)`` hears each ``n`` answers done (the rejected ones at once)."""
         dl = list(dilemmas) if dilemmas is not None else [None] * len(answers)
         if len(dl) != len(answers):
             raise InputError(f"{len(dl)} dilemmas for {len(answers)} answers")
@@ -144,10 +151,18 @@ class Judge:
             else:
                 reason = f"{c.rule}: {c.detail}"
                 out.append(Verdict(UNCLASSIFIABLE, UNCLASSIFIABLE, False, 0.0, reason))
-        if todo:
-            probs = self.classifier.probabilities([answers[i] for i in todo], [dl[i] for i in todo])
-            for i, p in zip(todo, probs, strict=True):
+        if progress is not None and len(todo) < len(answers):
+            progress(len(answers) - len(todo))
+        # answers to one dilemma together: a prompt judge reuses the prompt they share
+        todo.sort(key=lambda i: dl[i] or "")
+        step = max(1, int(getattr(self.classifier, "chunk_size", CHUNK_SIZE)))
+        for lo in range(0, len(todo), step):
+            part = todo[lo : lo + step]
+            probs = self.classifier.probabilities([answers[i] for i in part], [dl[i] for i in part])
+            for i, p in zip(part, probs, strict=True):
                 out[i] = decide(np.asarray(p, dtype=float), self.min_confidence)
+            if progress is not None:
+                progress(len(part))
         return [v for v in out if v is not None]
 
 
@@ -159,10 +174,12 @@ def build_classifier(
     url: str | None = None,
     api_key: str | None = None,
     transport: Transport | None = None,
+    dtype: str | None = None,
 ) -> Classifier:
     """A classifier by name: ``prototype``/``fitted`` (``judge_model``: another encoder folder),
     ``lm`` (the loaded model, or ``judge_model``), a hub id or folder of a causal LM, or, with
-    ``url``, the chat endpoint serving ``judge_model``."""
+    ``url``, the chat endpoint serving ``judge_model``; ``dtype`` is the judge model's (default
+    auto, see :func:`~sara_core.models.loading.load_model`)."""
     if url:
         from sara_core.evaluation.judges.api import EndpointJudge
 
@@ -177,13 +194,13 @@ def build_classifier(
 
     if name == "lm":
         if judge_model:
-            lm = load_model(judge_model)
+            lm = load_model(judge_model, dtype=dtype or "auto")
         if lm is None:
             raise InputError("the lm judge needs a loaded model (or --judge-model)")
         return LMJudge(lm)
     if not name or name.startswith("-") or len(name) > 200:
         raise InputError(f"unknown judge {name!r}; choose {', '.join(BUILT_IN)} or a hub id")
-    return PromptJudge(load_model(name))
+    return PromptJudge(load_model(name, dtype=dtype or "auto"))
 
 
 def build_judge(
@@ -195,9 +212,10 @@ def build_judge(
     url: str | None = None,
     api_key: str | None = None,
     transport: Transport | None = None,
+    dtype: str | None = None,
 ) -> Judge:
     """The whole judge (detector, classifier, threshold); see :func:`build_classifier`."""
-    clf = build_classifier(name, lm, judge_model, encoder, url, api_key, transport)
+    clf = build_classifier(name, lm, judge_model, encoder, url, api_key, transport, dtype)
     return Judge(clf, min_confidence)
 
 
