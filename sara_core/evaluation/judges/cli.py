@@ -23,6 +23,7 @@ from sara_core.evaluation.judges.judge import (
     BUILT_IN,
     DEFAULT_JUDGE,
     DEFAULT_MIN_CONFIDENCE,
+    DEFAULT_TIMEOUT_S,
     Judge,
     Verdict,
 )
@@ -76,6 +77,12 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
         "bfloat16, float16 or int8 (CPU: int8 weights, float32 arithmetic)",
     )
     parser.add_argument(
+        "--judge-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help=f"with --judge-url: seconds each answer may take (default {DEFAULT_TIMEOUT_S:g})",
+    )
+    parser.add_argument(
         "--min-confidence",
         type=float,
         default=DEFAULT_MIN_CONFIDENCE,
@@ -97,6 +104,9 @@ def judge_from_args(
         url=args.judge_url,
         api_key=api_key,
         dtype=getattr(args, "judge_dtype", None),
+        timeout=as_float(
+            "--judge-timeout", getattr(args, "judge_timeout", DEFAULT_TIMEOUT_S), 1.0, 86_400.0
+        ),
     )
 
 

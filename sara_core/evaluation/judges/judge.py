@@ -52,6 +52,8 @@ BUILT_IN = ("prototype", "fitted", "lm")
 JUDGES = BUILT_IN  # the ones --measure-judges measures
 DEFAULT_JUDGE = "prototype"
 DEFAULT_MIN_CONFIDENCE = 0.5
+DEFAULT_TIMEOUT_S = 60.0
+"""Seconds an endpoint judge may take per answer (a 1.5B model on a busy CPU can need more)."""
 CHUNK_SIZE = 64
 """Answers per classifier call, unless the classifier says (``chunk_size``: 1 for the slow ones,
 so progress moves with each answer)."""
@@ -175,17 +177,21 @@ def build_classifier(
     api_key: str | None = None,
     transport: Transport | None = None,
     dtype: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
 ) -> Classifier:
     """A classifier by name: ``prototype``/``fitted`` (``judge_model``: another encoder folder),
     ``lm`` (the loaded model, or ``judge_model``), a hub id or folder of a causal LM, or, with
     ``url``, the chat endpoint serving ``judge_model``; ``dtype`` is the judge model's (default
-    auto, see :func:`~sara_core.models.loading.load_model`)."""
+    auto, see :func:`~sara_core.models.loading.load_model`); ``timeout`` the seconds an endpoint
+    may take per answer."""
     if url:
         from sara_core.evaluation.judges.api import EndpointJudge
 
         if not judge_model:
             raise InputError("--judge-url needs --judge-model NAME (the endpoint's model)")
-        return EndpointJudge(url, judge_model, api_key=api_key, transport=transport)
+        return EndpointJudge(
+            url, judge_model, api_key=api_key, transport=transport, timeout=timeout
+        )
     if name in ("prototype", "fitted"):
         enc = encoder or SentenceEncoder(judge_model)
         return FittedJudge(enc) if name == "fitted" else PrototypeJudge(enc)
@@ -213,9 +219,10 @@ def build_judge(
     api_key: str | None = None,
     transport: Transport | None = None,
     dtype: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
 ) -> Judge:
     """The whole judge (detector, classifier, threshold); see :func:`build_classifier`."""
-    clf = build_classifier(name, lm, judge_model, encoder, url, api_key, transport, dtype)
+    clf = build_classifier(name, lm, judge_model, encoder, url, api_key, transport, dtype, timeout)
     return Judge(clf, min_confidence)
 
 

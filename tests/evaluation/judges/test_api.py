@@ -117,3 +117,17 @@ def test_the_endpoint_judge_through_the_labs_own_server(tiny_lm):
         assert all(o.prompt_tokens > 50 and o.completion_tokens <= 16 for o in asked)
     # a random model's reply names no label: the verdict is Unclassifiable, not an error
     assert all(v.school == "Unclassifiable" and v.coherent for v in verdicts)
+
+
+def test_the_timeout_option_reaches_the_endpoint_judge():
+    from sara_core.cli import build_parser
+    from sara_core.evaluation.judges.cli import judge_from_args
+    from sara_core.validation import InputError
+
+    argv = ["judge", "--in", "x", "--out", "y", "--judge-url", "http://127.0.0.1:9/v1"]
+    argv += ["--judge-model", "m"]
+    assert judge_from_args(build_parser().parse_args(argv), None).classifier.timeout == 60
+    args = build_parser().parse_args([*argv, "--judge-timeout", "600"])
+    assert judge_from_args(args, None).classifier.timeout == 600
+    with pytest.raises(InputError, match="--judge-timeout"):
+        judge_from_args(build_parser().parse_args([*argv, "--judge-timeout", "0"]), None)
