@@ -71,18 +71,6 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"an OpenAI-compatible chat endpoint (API key from ${API_KEY_ENV}); off by default",
     )
     parser.add_argument(
-        "--judge-dtype",
-        default=None,
-        help="the judge model's weights when it is a language model: auto (default), float32, "
-        "bfloat16, float16 or int8 (CPU: int8 weights, float32 arithmetic)",
-    )
-    parser.add_argument(
-        "--judge-timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT_S,
-        help=f"with --judge-url: seconds each answer may take (default {DEFAULT_TIMEOUT_S:g})",
-    )
-    parser.add_argument(
         "--min-confidence",
         type=float,
         default=DEFAULT_MIN_CONFIDENCE,
@@ -119,6 +107,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--in", dest="inp", required=True, help="JSONL: id, answer[, dilemma]")
     parser.add_argument("--out", required=True, help="JSONL written: id, school, group, ...")
     add_judge_arguments(parser)
+    parser.add_argument(
+        "--judge-dtype",
+        default=None,
+        help="the judge model's weights when it is a language model: auto (default), float32, "
+        "bfloat16, float16 or int8 (CPU: int8 weights, float32 arithmetic)",
+    )
+    parser.add_argument(
+        "--judge-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help=f"with --judge-url: seconds each answer may take (default {DEFAULT_TIMEOUT_S:g})",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
