@@ -102,7 +102,7 @@ def reply_text(data: dict[str, Any]) -> str:
 class EndpointJudge:
     """A chat-completions endpoint asked for the label of each answer, one request per answer."""
 
-    chunk_size = 1  # answers per call when the judge reports progress
+    chunk_size = 1  # answers per call: the judge reports progress after each
 
     def __init__(
         self,

@@ -54,9 +54,6 @@ DEFAULT_JUDGE = "prototype"
 DEFAULT_MIN_CONFIDENCE = 0.5
 DEFAULT_TIMEOUT_S = 60.0
 """Seconds an endpoint judge may take per answer (a 1.5B model on a busy CPU can need more)."""
-CHUNK_SIZE = 64
-"""Answers per classifier call, unless the classifier says (``chunk_size``: 1 for the slow ones,
-so progress moves with each answer)."""
 _GROUP_OF_INDEX = np.array([list(GROUPS).index(group_of(s)) for s in SCHOOLS])
 
 
@@ -155,9 +152,10 @@ class Judge:
                 out.append(Verdict(UNCLASSIFIABLE, UNCLASSIFIABLE, False, 0.0, reason))
         if progress is not None and len(todo) < len(answers):
             progress(len(answers) - len(todo))
-        # answers to one dilemma together: a prompt judge reuses the prompt they share
-        todo.sort(key=lambda i: dl[i] or "")
-        step = max(1, int(getattr(self.classifier, "chunk_size", CHUNK_SIZE)))
+        step = getattr(self.classifier, "chunk_size", None)
+        if step is not None:  # a slow classifier, one chunk at a time; answers to one dilemma
+            todo.sort(key=lambda i: dl[i] or "")  # together (a prompt judge reuses their start)
+        step = max(1, int(step or len(todo) or 1))
         for lo in range(0, len(todo), step):
             part = todo[lo : lo + step]
             probs = self.classifier.probabilities([answers[i] for i in part], [dl[i] for i in part])

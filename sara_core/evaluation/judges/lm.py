@@ -50,7 +50,7 @@ class LMJudge:
     """
 
     name = "lm"
-    chunk_size = 1  # answers per call when the judge reports progress
+    chunk_size = 1  # answers per call: the judge reports progress after each
 
     def __init__(self, lm: LoadedModel, max_answer_tokens: int = 160):
         self.lm = lm
@@ -98,7 +98,8 @@ class PromptJudge:
     comparing their log-likelihoods (the label's summed token log-probabilities)."""
 
     chunk_size = 1
-    """Answers per call when the judge reports progress (each answer is seconds of work)."""
+    """Answers per call: the judge reports progress after each (each is seconds of work) and
+    judges answers to one dilemma one after another (they share the prompt's start)."""
 
     def __init__(self, lm: LoadedModel):
         from sara_core.evaluation.judges.label_scores import PromptMemo

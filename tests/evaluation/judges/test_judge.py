@@ -94,6 +94,9 @@ def test_progress_hears_every_answer_and_answers_to_one_dilemma_go_together():
     assert clf.calls == [[B, B], [A, A]]  # sorted by dilemma text, chunk_size at a time
     schools = ["Deontology", UNCLASSIFIABLE, "Egoism", "Deontology", "Egoism"]
     assert [v.school for v in out] == schools  # back in the input order
+    fixed, heard = Fixed(), []  # a classifier with no chunk_size: all in one call, in order
+    J.Judge(fixed).judge(answers, [B, A, A, B, A], heard.append)
+    assert heard == [1, 4] and fixed.asked == [REAL] * 4
 
 
 def test_build_rejects_unknown_names_and_incomplete_options():
