@@ -24,6 +24,8 @@ from sara_core.evaluation.schools import SCHOOL_LABELS, SCHOOLS, UNCLASSIFIABLE
 
 MAX_RESPONSE_BYTES = 1_000_000
 """Largest endpoint reply read (a label needs a few bytes)."""
+MAX_ERROR_BYTES = 20_000
+"""Most bytes of an error reply read for its message."""
 
 Transport = Callable[[str, dict[str, Any], dict[str, str], float], dict[str, Any]]
 """post(url, json_payload, headers, timeout_s) -> the decoded JSON reply."""
@@ -48,7 +50,7 @@ def urllib_post(
             body = resp.read(MAX_RESPONSE_BYTES + 1)
     except urllib.error.HTTPError as exc:
         raise JudgeError(
-            f"the judge endpoint {url} answered HTTP {exc.code} {exc.reason}"
+            f"the judge endpoint {url} answered HTTP {exc.code} {exc.reason}{error_message(exc)}"
         ) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
@@ -62,6 +64,17 @@ def urllib_post(
     if not isinstance(data, dict):
         raise JudgeError("the judge endpoint's reply is not a JSON object")
     return data
+
+
+def error_message(exc: urllib.error.HTTPError) -> str:
+    """ ": <message>" of an OpenAI-style error body (first line, bounded), or ""."""
+    try:
+        message = json.loads(exc.read(MAX_ERROR_BYTES))["error"]["message"]
+    except Exception:  # noqa: BLE001 - any body that is not OpenAI's error shape says nothing
+        return ""
+    if not isinstance(message, str) or not message.strip():
+        return ""
+    return ": " + message.strip().splitlines()[0][:300]
 
 
 def parse_label(reply: str) -> str | None:
@@ -88,6 +101,8 @@ def reply_text(data: dict[str, Any]) -> str:
 
 class EndpointJudge:
     """A chat-completions endpoint asked for the label of each answer, one request per answer."""
+
+    chunk_size = 1  # answers per call: the judge reports progress after each
 
     def __init__(
         self,

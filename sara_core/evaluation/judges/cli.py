@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sara_core.evaluation.jsonl import read_jsonl, text_field, write_jsonl
-from sara_core.evaluation.judges.judge import BUILT_IN, DEFAULT_JUDGE, DEFAULT_MIN_CONFIDENCE, Judge
+from sara_core.evaluation.judges.judge import (
+    BUILT_IN,
+    DEFAULT_JUDGE,
+    DEFAULT_MIN_CONFIDENCE,
+    DEFAULT_TIMEOUT_S,
+    Judge,
+    Verdict,
+)
 from sara_core.models.options import offline_unless_hub
 from sara_core.validation import InputError, as_float, short_repr
 
@@ -84,6 +91,10 @@ def judge_from_args(
         min_confidence=as_float("--min-confidence", args.min_confidence, 0.0, 1.0),
         url=args.judge_url,
         api_key=api_key,
+        dtype=getattr(args, "judge_dtype", None),
+        timeout=as_float(
+            "--judge-timeout", getattr(args, "judge_timeout", DEFAULT_TIMEOUT_S), 1.0, 86_400.0
+        ),
     )
 
 
@@ -96,6 +107,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--in", dest="inp", required=True, help="JSONL: id, answer[, dilemma]")
     parser.add_argument("--out", required=True, help="JSONL written: id, school, group, ...")
     add_judge_arguments(parser)
+    parser.add_argument(
+        "--judge-dtype",
+        default=None,
+        help="the judge model's weights when it is a language model: auto (default), float32, "
+        "bfloat16, float16 or int8 (CPU: int8 weights, float32 arithmetic)",
+    )
+    parser.add_argument(
+        "--judge-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help=f"with --judge-url: seconds each answer may take (default {DEFAULT_TIMEOUT_S:g})",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 ID_LIKE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -144,6 +168,17 @@ def parse_inputs(rows: list[dict[str, Any]], source: str) -> list[JudgeInput]:
     return out
 
 
+def judge_with_progress(judge: Judge, items: list[JudgeInput], enabled: bool) -> list[Verdict]:
+    """The verdicts, with a bar on stderr (answers done of all, rate, time left)."""
+    from sara_core.progress import progress_bar
+
+    bar = progress_bar(len(items), "judge", enabled)
+    try:
+        return judge.judge([i.answer for i in items], [i.dilemma for i in items], bar.update)
+    finally:
+        bar.close()
+
+
 def run_cli(args: argparse.Namespace) -> int:
     """Entry point of ``python -m sara_core judge``; returns the exit code."""
     from sara_core.evaluation.judges.api import JudgeError
@@ -155,7 +190,7 @@ def run_cli(args: argparse.Namespace) -> int:
         rows = read_jsonl(args.inp, max_bytes=MAX_INPUT_BYTES, max_rows=MAX_INPUT_ROWS)
         items = parse_inputs(rows, args.inp)
         judge = judge_from_args(args, api_key)
-        verdicts = judge.judge([i.answer for i in items], [i.dilemma for i in items])
+        verdicts = judge_with_progress(judge, items, not getattr(args, "no_progress", False))
     except (InputError, JudgeError, RuntimeError) as exc:
         print(f"judge: {str(exc).splitlines()[0] if str(exc) else exc!r}", file=sys.stderr)
         return 2

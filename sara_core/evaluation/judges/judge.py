@@ -52,6 +52,8 @@ BUILT_IN = ("prototype", "fitted", "lm")
 JUDGES = BUILT_IN  # the ones --measure-judges measures
 DEFAULT_JUDGE = "prototype"
 DEFAULT_MIN_CONFIDENCE = 0.5
+DEFAULT_TIMEOUT_S = 60.0
+"""Seconds an endpoint judge may take per answer (a 1.5B model on a busy CPU can need more)."""
 _GROUP_OF_INDEX = np.array([list(GROUPS).index(group_of(s)) for s in SCHOOLS])
 
 
@@ -128,9 +130,13 @@ class Judge:
         return f"{self.classifier.name}+rules-v{RULES_VERSION}"
 
     def judge(
-        self, answers: Sequence[str], dilemmas: Sequence[str | None] | None = None
+        self,
+        answers: Sequence[str],
+        dilemmas: Sequence[str | None] | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> list[Verdict]:
-        """One verdict per answer; ``dilemmas[i]`` (optional) is the text answer i replies to."""
+        """One verdict per answer; ``dilemmas[i]`` (optional) is the text answer i replies to.
+        ``progress(n)`` hears each ``n`` answers done (the rejected ones at once)."""
         dl = list(dilemmas) if dilemmas is not None else [None] * len(answers)
         if len(dl) != len(answers):
             raise InputError(f"{len(dl)} dilemmas for {len(answers)} answers")
@@ -144,10 +150,19 @@ class Judge:
             else:
                 reason = f"{c.rule}: {c.detail}"
                 out.append(Verdict(UNCLASSIFIABLE, UNCLASSIFIABLE, False, 0.0, reason))
-        if todo:
-            probs = self.classifier.probabilities([answers[i] for i in todo], [dl[i] for i in todo])
-            for i, p in zip(todo, probs, strict=True):
+        if progress is not None and len(todo) < len(answers):
+            progress(len(answers) - len(todo))
+        step = getattr(self.classifier, "chunk_size", None)
+        if step is not None:  # a slow classifier, one chunk at a time; answers to one dilemma
+            todo.sort(key=lambda i: dl[i] or "")  # together (a prompt judge reuses their start)
+        step = max(1, int(step or len(todo) or 1))
+        for lo in range(0, len(todo), step):
+            part = todo[lo : lo + step]
+            probs = self.classifier.probabilities([answers[i] for i in part], [dl[i] for i in part])
+            for i, p in zip(part, probs, strict=True):
                 out[i] = decide(np.asarray(p, dtype=float), self.min_confidence)
+            if progress is not None:
+                progress(len(part))
         return [v for v in out if v is not None]
 
 
@@ -159,16 +174,22 @@ def build_classifier(
     url: str | None = None,
     api_key: str | None = None,
     transport: Transport | None = None,
+    dtype: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
 ) -> Classifier:
     """A classifier by name: ``prototype``/``fitted`` (``judge_model``: another encoder folder),
     ``lm`` (the loaded model, or ``judge_model``), a hub id or folder of a causal LM, or, with
-    ``url``, the chat endpoint serving ``judge_model``."""
+    ``url``, the chat endpoint serving ``judge_model``; ``dtype`` is the judge model's (default
+    auto, see :func:`~sara_core.models.loading.load_model`); ``timeout`` the seconds an endpoint
+    may take per answer."""
     if url:
         from sara_core.evaluation.judges.api import EndpointJudge
 
         if not judge_model:
             raise InputError("--judge-url needs --judge-model NAME (the endpoint's model)")
-        return EndpointJudge(url, judge_model, api_key=api_key, transport=transport)
+        return EndpointJudge(
+            url, judge_model, api_key=api_key, transport=transport, timeout=timeout
+        )
     if name in ("prototype", "fitted"):
         enc = encoder or SentenceEncoder(judge_model)
         return FittedJudge(enc) if name == "fitted" else PrototypeJudge(enc)
@@ -177,13 +198,13 @@ def build_classifier(
 
     if name == "lm":
         if judge_model:
-            lm = load_model(judge_model)
+            lm = load_model(judge_model, dtype=dtype or "auto")
         if lm is None:
             raise InputError("the lm judge needs a loaded model (or --judge-model)")
         return LMJudge(lm)
     if not name or name.startswith("-") or len(name) > 200:
         raise InputError(f"unknown judge {name!r}; choose {', '.join(BUILT_IN)} or a hub id")
-    return PromptJudge(load_model(name))
+    return PromptJudge(load_model(name, dtype=dtype or "auto"))
 
 
 def build_judge(
@@ -195,9 +216,11 @@ def build_judge(
     url: str | None = None,
     api_key: str | None = None,
     transport: Transport | None = None,
+    dtype: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
 ) -> Judge:
     """The whole judge (detector, classifier, threshold); see :func:`build_classifier`."""
-    clf = build_classifier(name, lm, judge_model, encoder, url, api_key, transport)
+    clf = build_classifier(name, lm, judge_model, encoder, url, api_key, transport, dtype, timeout)
     return Judge(clf, min_confidence)
 
 

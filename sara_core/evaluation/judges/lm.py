@@ -50,6 +50,7 @@ class LMJudge:
     """
 
     name = "lm"
+    chunk_size = 1  # answers per call: the judge reports progress after each
 
     def __init__(self, lm: LoadedModel, max_answer_tokens: int = 160):
         self.lm = lm
@@ -96,7 +97,13 @@ class PromptJudge:
     """Any causal LM asked for the school; its reply is constrained to the nine labels by
     comparing their log-likelihoods (the label's summed token log-probabilities)."""
 
+    chunk_size = 1
+    """Answers per call: the judge reports progress after each (each is seconds of work) and
+    judges answers to one dilemma one after another (they share the prompt's start)."""
+
     def __init__(self, lm: LoadedModel):
+        from sara_core.evaluation.judges.label_scores import PromptMemo
+
         self.lm = lm
         self.name = lm.name
         tok = lm.tokenizer
@@ -104,6 +111,7 @@ class PromptJudge:
         self._labels = [
             tok(space + s, add_special_tokens=False)["input_ids"] for s in SCHOOL_LABELS
         ]
+        self._memo = PromptMemo([])  # the last prompt's cache: the next shares its first part
 
     def prompt_ids(self, answer: str, dilemma: str | None) -> list[int]:
         """Token ids of the question about one answer, up to where the reply starts."""
@@ -118,10 +126,12 @@ class PromptJudge:
         return [int(i) for i in ids[0].tolist()]
 
     def label_logprobs(self, answer: str, dilemma: str | None) -> np.ndarray:
-        """Summed log-probability of each of the nine labels as the reply: (9,)."""
+        """Summed log-probability of each of the nine labels as the reply: (9,), from one
+        cached pass over the prompt (see :mod:`~sara_core.evaluation.judges.label_scores`)."""
+        from sara_core.evaluation.judges.label_scores import label_logprobs
+
         prompt = self.prompt_ids(answer, dilemma)
-        lps = continuation_logprobs(self.lm, [prompt] * len(self._labels), self._labels)
-        return np.array([lp.sum() for lp in lps])
+        return label_logprobs(self.lm, prompt, self._labels, self._memo)
 
     def probabilities(
         self, answers: Sequence[str], dilemmas: Sequence[str | None] | None = None

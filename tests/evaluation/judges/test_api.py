@@ -94,3 +94,40 @@ def test_injected_transport_and_malformed_replies():
     bad = A.EndpointJudge("u", "m", transport=lambda *a: {"choices": []})
     with pytest.raises(A.JudgeError, match="no choices"):
         bad.ask(ANSWER, None)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_the_endpoint_judge_through_the_labs_own_server(tiny_lm):
+    from live_server import KEY, serving
+
+    answers = [ANSWER, "Protecting them is right: family comes first, and loyalty is a duty too."]
+    tiny_lm.model.config.max_position_embeddings = 256
+    # the server's reason reaches the one-line error
+    too_long = pytest.raises(A.JudgeError, match=r"HTTP 400 Bad Request: .*context of 256")
+    with serving(tiny_lm, ["--max-tokens", "64"]) as live, too_long:
+        build_judge(url=live.url, judge_model="x", api_key=KEY).judge(answers, [DILEMMA] * 2)
+    tiny_lm.model.config.max_position_embeddings = 1024  # the judge's prompt is ~400 tokens here
+    with serving(tiny_lm, ["--max-tokens", "64"]) as live:
+        judge = build_judge(url=live.url, judge_model=tiny_lm.name, api_key=KEY)
+        heard = []
+        verdicts = judge.judge(answers, [DILEMMA] * 2, heard.append)
+        assert heard == [1, 1] and len(verdicts) == 2
+        assert live.engine.stats.completed == 2 and live.engine.stats.requests == 2
+        asked = live.engine.stats.last
+        assert all(o.prompt_tokens > 50 and o.completion_tokens <= 16 for o in asked)
+    # a random model's reply names no label: the verdict is Unclassifiable, not an error
+    assert all(v.school == "Unclassifiable" and v.coherent for v in verdicts)
+
+
+def test_the_timeout_option_reaches_the_endpoint_judge():
+    from sara_core.cli import build_parser
+    from sara_core.evaluation.judges.cli import judge_from_args
+    from sara_core.validation import InputError
+
+    argv = ["judge", "--in", "x", "--out", "y", "--judge-url", "http://127.0.0.1:9/v1"]
+    argv += ["--judge-model", "m"]
+    assert judge_from_args(build_parser().parse_args(argv), None).classifier.timeout == 60
+    args = build_parser().parse_args([*argv, "--judge-timeout", "600"])
+    assert judge_from_args(args, None).classifier.timeout == 600
+    with pytest.raises(InputError, match="--judge-timeout"):
+        judge_from_args(build_parser().parse_args([*argv, "--judge-timeout", "0"]), None)

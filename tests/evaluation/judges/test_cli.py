@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -37,6 +38,18 @@ def test_judge_writes_a_verdict_per_id_in_order(tmp_path, capsys):
     assert [g["school"] for g in got[1:]] == ["Unclassifiable"] * 2
     assert [g["coherent"] for g in got[1:]] == [False, False]
     assert "2 Unclassifiable" in capsys.readouterr().err
+
+
+def test_judge_shows_progress_unless_told_not_to(tmp_path, capsys):
+    rows = [{"id": n, "answer": GOOD, "dilemma": DILEMMA} for n in range(3)]
+    path, out = _write(tmp_path / "in.jsonl", rows), str(tmp_path / "out.jsonl")
+    assert main(["judge", "--in", path, "--out", out]) == 0
+    err = capsys.readouterr().err
+    assert "judge: 100%" in err and "3/3" in err
+    assert re.search(r"answer/s|s/answer", err)  # the rate, whichever way tqdm shows it
+    assert main(["judge", "--in", path, "--out", out, "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "3/3" not in err and "judged 3 answers" in err
 
 
 @pytest.mark.parametrize(

@@ -68,6 +68,37 @@ def test_collapsed_answers_never_reach_the_classifier():
         judge.judge([REAL], ["a", "b"])
 
 
+A, B = "Should they report their parent?", "Should they report their parent, or protect them?"
+
+
+class ByDilemma(Fixed):
+    """Deontology for answers to dilemma B, Egoism otherwise; records the calls."""
+
+    chunk_size = 2
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def probabilities(self, answers, dilemmas=None):
+        self.calls.append(list(dilemmas))
+        return np.array([probs(**{"Deontology" if d == B else "Egoism": 1.0}) for d in dilemmas])
+
+
+def test_progress_hears_every_answer_and_answers_to_one_dilemma_go_together():
+    clf = ByDilemma()
+    answers = [REAL, "I'm not sure.", REAL, REAL, REAL]
+    heard = []
+    out = J.Judge(clf).judge(answers, [B, A, A, B, A], heard.append)
+    assert heard == [1, 2, 2]  # the rejected answer at once, then chunk by chunk
+    assert clf.calls == [[B, B], [A, A]]  # sorted by dilemma text, chunk_size at a time
+    schools = ["Deontology", UNCLASSIFIABLE, "Egoism", "Deontology", "Egoism"]
+    assert [v.school for v in out] == schools  # back in the input order
+    fixed, heard = Fixed(), []  # a classifier with no chunk_size: all in one call, in order
+    J.Judge(fixed).judge(answers, [B, A, A, B, A], heard.append)
+    assert heard == [1, 4] and fixed.asked == [REAL] * 4
+
+
 def test_build_rejects_unknown_names_and_incomplete_options():
     with pytest.raises(ValueError, match="unknown judge"):
         J.build_judge("--oracle")

@@ -58,3 +58,13 @@ def test_a_model_folder_becomes_a_prompt_judge(tiny_lm, tmp_path):
 def test_an_unknown_model_fails_in_one_line_offline():
     with pytest.raises(RuntimeError, match="no-such-judge-model is not in the local Hugging Face"):
         build_classifier("no-such-owner/no-such-judge-model")
+
+
+def test_the_judge_dtype_reaches_the_loader(tiny_lm, monkeypatch, tmp_path):
+    import sara_core.models.loading as loading
+
+    asked = []
+    monkeypatch.setattr(loading, "load_model", lambda name, dtype: asked.append(dtype) or tiny_lm)
+    assert isinstance(build_classifier(str(tmp_path), dtype="int8"), PromptJudge)
+    build_classifier(str(tmp_path))
+    assert asked == ["int8", "auto"]
