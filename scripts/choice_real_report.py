@@ -130,8 +130,8 @@ def headline_table(runs: dict[str, Json], form: str) -> list[str]:
         f"Headline form: **{form}** ({unit}). 95% paired percentile bootstrap over items "
         "(2000, seed 0).",
         "",
-        "| model | bank, stance -> pole | block, λ, c | n | unsteered P (mean form) | prompted | SARA | "
-        "ActAdd | control | valid | wall time |",
+        "| model | bank, stance -> pole | block, λ, c | n | unsteered P (mean form) | prompted | "
+        "SARA | ActAdd | control | valid | wall time |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, d in runs.items():
