@@ -1,8 +1,9 @@
 """Rebuild docs/evaluation/evidence.md from the files the evidence runs wrote (no model needed):
 presets/validity/<model>.json, docs/evaluation/positive_control.json,
 docs/evaluation/choice/*.json, the run of the pre-print's experiment in docs/evaluation/
-(summary.json, results.csv, its own report.md) and the notes in
-docs/evaluation/deviations.md (appended as written).
+(summary.json, results.csv, its own report.md), the real-weights section that
+scripts/choice_real_report.py writes (docs/evaluation/real-weights.md) and the notes in
+docs/evaluation/deviations.md (both appended as written).
 Run from the repo root:
     .venv/bin/python scripts/evidence_report.py
 """
@@ -35,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
         default=str(DOCS / "rerun-L15"),
         help="a reduced rerun of the pre-print's experiment, section 6 (when present)",
     )
+    ap.add_argument(
+        "--real",
+        default=str(DOCS / "real-weights.md"),
+        help="section 7, forced choice on real weights (scripts/choice_real_report.py)",
+    )
     args = ap.parse_args(argv)
     positive = DOCS / "positive_control.json"
     inp = load_inputs(DOCS / "choice", shipped_path(args.model), Path(args.rerun), positive)
@@ -49,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         reduced.rerun_dir = os.path.relpath(args.reduced, out.parent)
         title = "## 6. The pre-print's experiment, rerun at one block (reduced)"
         extra = [*section_rerun(reduced, title), *extra]
+    real = Path(args.real)
+    if real.is_file():
+        n_notes = len(notes.read_text(encoding="utf-8").splitlines()) if notes.is_file() else 0
+        at = len(extra) - n_notes  # before the deviations notes
+        extra = [*extra[:at], *real.read_text(encoding="utf-8").splitlines(), "", *extra[at:]]
     n = write_evidence_report(inp, out, extra)
     print(f"wrote {args.out} ({n} intervals)")
     return 0

@@ -8,7 +8,9 @@ Methods, each a shift of P(toward) with a bootstrap CI over items:
 
 ``valid`` is True when the prompted shift's CI lies above 0: this model can show the effect at
 all when asked in words. Where it cannot, a steering method's null result says nothing about the
-method. Every condition is scored in the same batched calls.
+method. Every condition is scored in the same batched calls. Beside the shifts of P (the mean
+form), ``forms`` holds every method's shift in the three forms of
+:mod:`sara_core.measures.choice_forms`, read from the same scores.
 """
 
 from __future__ import annotations
@@ -23,12 +25,20 @@ import numpy as np
 
 from sara_core.distributed import Shard
 from sara_core.measures.choice import (
+    AnswerScores,
     Condition,
     Shift,
+    answer_scores,
     other_pole,
-    p_toward,
     paired_shift,
     quick_items,
+)
+from sara_core.measures.choice_forms import (
+    FORMS,
+    MAX_LENGTH_GAP,
+    all_forms,
+    forms_json,
+    matched,
 )
 from sara_core.measures.control import prepare_control
 from sara_core.models.loading import LoadedModel
@@ -75,10 +85,26 @@ class ChoiceResult:
     """P(toward) per item under each condition at the main layer (for paired comparisons)."""
     items: list[ChoiceItem] = field(default_factory=list)
     processes: int = 1
+    forms: dict[str, dict[str, Shift | None]] = field(default_factory=dict)
+    """{form: {method: shift}} at the main layer (:mod:`sara_core.measures.choice_forms`)."""
+    log_odds: dict[str, list[float]] = field(default_factory=dict)
+    """log P(toward)/P(away) of the whole answers per item under each condition (nats)."""
+    tokens: list[tuple[int, int]] = field(default_factory=list)
+    """Tokens of each item's answer toward and away."""
 
     @property
     def valid(self) -> bool:
         return self.methods["prompted"].excludes_zero_upward
+
+    @property
+    def n_matched(self) -> int:
+        """Items whose two answers are length-matched (the sum form's items)."""
+        return sum(abs(a - b) <= MAX_LENGTH_GAP for a, b in self.tokens)
+
+    def valid_in(self, form: str) -> bool | None:
+        """Validity read in ``form`` (None where the form has no interval)."""
+        s = self.forms.get(form, {}).get("prompted")
+        return None if s is None else s.excludes_zero_upward
 
     def to_json(self) -> dict[str, Any]:
         s = self.spec
@@ -109,6 +135,10 @@ class ChoiceResult:
             "processes": self.processes,
             "items": [it.id for it in self.items],
             "p_toward": {k: [round(x, 5) for x in v] for k, v in self.probabilities.items()},
+            "forms": forms_json(self.forms, self.n_matched),
+            "valid_by_form": {f: self.valid_in(f) for f in self.forms},
+            "log_odds": {k: [round(x, 4) for x in v] for k, v in self.log_odds.items()},
+            "tokens": [list(t) for t in self.tokens],
         }
 
 
@@ -163,34 +193,55 @@ def run_choice(
         more, pair_texts = _steered(lm, spec, layer)
         conds += more
         texts = pair_texts if layer == spec.layer else texts
-    probs = p_toward(lm, items, spec.toward, other, conds, shard=shard, progress=progress)
+    scores = answer_scores(lm, items, spec.toward, other, conds, shard=shard, progress=progress)
+    return _result(spec, lm.name, items, scores, texts, shard.world, time.perf_counter() - t0)
+
+
+def _named(layer: int) -> list[tuple[str, str]]:
+    """(method, condition name) of the steered methods at ``layer``."""
+    return [(m, f"{m}@{layer}") for m in STEERED]
+
+
+def _result(
+    spec: ChoiceSpec,
+    model: str,
+    items: list[ChoiceItem],
+    scores: dict[str, AnswerScores],
+    texts: tuple[str, str],
+    processes: int,
+    seconds: float,
+) -> ChoiceResult:
+    """The shifts of every method (every form, every layer) from the scored answers."""
+    probs = {name: sc.p_mean() for name, sc in scores.items()}
     base = probs["unsteered"]
 
     def shift(name: str) -> Shift:
         return paired_shift(probs[name], base, spec.n_boot, spec.seed)
 
+    named = [("unsteered", "unsteered"), ("prompted", "prompted"), *_named(spec.layer)]
     methods = {"prompted": shift("prompted")}
-    methods.update({m: shift(f"{m}@{spec.layer}") for m in STEERED})
-    by_layer = [
-        {"layer": layer, **{m: shift(f"{m}@{layer}").to_json() for m in STEERED}}
-        for layer in sorted(spec.layers)
-    ]
+    methods.update({m: shift(c) for m, c in _named(spec.layer)})
+    by_layer = []
+    for layer in sorted(spec.layers):
+        forms = all_forms(scores, _named(layer), n_boot=spec.n_boot, seed=spec.seed)
+        n_matched = int(matched(scores["unsteered"]).sum())
+        row = {"layer": layer, **{m: shift(c).to_json() for m, c in _named(layer)}}
+        by_layer.append({**row, "forms": forms_json(forms, n_matched)})
     return ChoiceResult(
         spec=spec,
-        model=lm.name,
+        model=model,
         n_items=len(items),
         methods=methods,
         by_layer=by_layer,
         control_texts=texts,
         unsteered_mean=float(np.mean(base)),
-        seconds=time.perf_counter() - t0,
-        probabilities={
-            m: [float(x) for x in probs[k]]
-            for m, k in (("unsteered", "unsteered"), ("prompted", "prompted"))
-            + tuple((m, f"{m}@{spec.layer}") for m in STEERED)
-        },
+        seconds=seconds,
+        probabilities={m: [float(x) for x in probs[c]] for m, c in named},
         items=items,
-        processes=shard.world,
+        processes=processes,
+        forms=all_forms(scores, named[1:], n_boot=spec.n_boot, seed=spec.seed),
+        log_odds={m: [float(x) for x in scores[c].log_odds()] for m, c in named},
+        tokens=[(int(a), int(b)) for a, b in scores["unsteered"].counts],
     )
 
 
@@ -204,6 +255,7 @@ def result_lines(result: ChoiceResult) -> list[str]:
     ]
     for m in METHODS:
         lines.append(f"  {m:<9} shift {result.methods[m].text()}")
+    lines += form_lines(result)
     for row in result.by_layer:
         cells = "  ".join(
             f"{m} {row[m]['mean']:+.3f} [{row[m]['ci'][0]:+.3f}, {row[m]['ci'][1]:+.3f}]"
@@ -217,3 +269,20 @@ def result_lines(result: ChoiceResult) -> list[str]:
         "so the steering shifts above cannot be read as evidence about the methods"
     )
     return [*lines, verdict]
+
+
+def form_lines(result: ChoiceResult) -> list[str]:
+    """The three forms side by side per method, and the validity each form reads."""
+    if not result.forms:
+        return []
+    n_matched = result.n_matched
+    head = f"  {'form':<9} " + "  ".join(f"{m:<24}" for m in METHODS)
+    lines = ["shift per measure form (mean, sum: probability; logodds: nats):", head]
+    for form in FORMS:
+        cells = [result.forms[form].get(m) for m in METHODS]
+        text = "  ".join(f"{'-' if c is None else c.text():<24}" for c in cells)
+        valid = result.valid_in(form)
+        note = f" ({n_matched} length-matched items)" if form == "sum" else ""
+        verdict = "-" if valid is None else ("valid" if valid else "not valid")
+        lines.append(f"  {form:<9} {text}  {verdict}{note}")
+    return lines

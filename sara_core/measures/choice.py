@@ -6,7 +6,8 @@ decode steps (:func:`sara_core.engine.decoding.score_continuations`), so a steer
 hooks act as they do in generation. P(pole) is the softmax over the two answers of their mean
 per-token log-likelihood (the mean, so a longer answer is not penalised for its length). A
 method's shift is the mean over items of P(toward | method) - P(toward | unsteered), with a
-paired percentile bootstrap over items.
+paired percentile bootstrap over items. :mod:`sara_core.measures.choice_forms` reads the same
+scores in two more forms (summed log-likelihood; per-item log-odds shift).
 """
 
 from __future__ import annotations
@@ -85,6 +86,29 @@ def quick_items(bank: ChoiceBank, n: int = 16) -> list[ChoiceItem]:
     return [it for it in bank.items if id(it) in keep]
 
 
+@dataclass(frozen=True)
+class AnswerScores:
+    """One condition's scores of every item's two answers, column 0 toward, column 1 away."""
+
+    sums: np.ndarray
+    """Summed token log-likelihood per item and answer, shape (n_items, 2)."""
+    counts: np.ndarray
+    """Tokens per item and answer, shape (n_items, 2)."""
+
+    def p_mean(self) -> np.ndarray:
+        """P(toward): the softmax over the two answers of their mean log-likelihood per token."""
+        means = self.sums / self.counts
+        return 1.0 / (1.0 + np.exp(means[:, 1] - means[:, 0]))
+
+    def log_odds(self) -> np.ndarray:
+        """log P(toward) / P(away) of the whole answers: the difference of the summed scores."""
+        return self.sums[:, 0] - self.sums[:, 1]
+
+    def p_sum(self) -> np.ndarray:
+        """P(toward): the softmax over the two answers of their summed log-likelihood."""
+        return 1.0 / (1.0 + np.exp(-self.log_odds()))
+
+
 def p_toward(
     lm: LoadedModel,
     items: Sequence[ChoiceItem],
@@ -95,7 +119,22 @@ def p_toward(
     shard: Shard | None = None,
     progress: bool = False,
 ) -> dict[str, np.ndarray]:
-    """P(toward) per item under each condition: {condition name: array (n_items,)}.
+    """P(toward) per item under each condition (the mean form): {name: array (n_items,)}."""
+    scores = answer_scores(lm, items, toward, other, conditions, max_rows, shard, progress)
+    return {name: s.p_mean() for name, s in scores.items()}
+
+
+def answer_scores(
+    lm: LoadedModel,
+    items: Sequence[ChoiceItem],
+    toward: str,
+    other: str,
+    conditions: Sequence[Condition],
+    max_rows: int = MAX_ROWS,
+    shard: Shard | None = None,
+    progress: bool = False,
+) -> dict[str, AnswerScores]:
+    """Both answers' scores per item under each condition: {condition name: AnswerScores}.
 
     Every (condition, item, option) is one row of the same batched scoring calls; rows are
     sorted by length so that batches carry little padding. The batches are fixed by that order,
@@ -119,16 +158,17 @@ def p_toward(
     with shared_progress(shard, len(rows), 0, "choice", progress) as counted:
         for b in shard.mine(range(len(cut))):
             scored = score_continuations(lm, [rows[i] for i in cut[b]], max_rows=max_rows)
-            mine[b] = [float(np.mean(lp)) for lp in scored]
+            mine[b] = [float(np.sum(lp)) for lp in scored]
             counted(len(cut[b]))
         shard.wait_all(len(rows))
-    means = np.full(len(rows), np.nan)  # every batch is filled by the process that scored it
+    sums = np.full(len(rows), np.nan)  # every batch is filled by the process that scored it
     for part in shard.all_gather(mine):
         for b, values in part.items():
-            means[cut[b]] = values
-    pairs = means.reshape(len(conditions), len(items), 2)
-    probs = 1.0 / (1.0 + np.exp(pairs[..., 1] - pairs[..., 0]))  # softmax over the two options
-    return {c.name: probs[j] for j, c in enumerate(conditions)}
+            sums[cut[b]] = values
+    shape = (len(conditions), len(items), 2)
+    counts = np.array([len(r.continuation) for r in rows], dtype=float).reshape(shape)
+    sums = sums.reshape(shape)
+    return {c.name: AnswerScores(sums[j], counts[j]) for j, c in enumerate(conditions)}
 
 
 def paired_shift(

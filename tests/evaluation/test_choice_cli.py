@@ -55,7 +55,9 @@ def tiny_folder(tmp_path_factory):
     return folder
 
 
-def test_choice_writes_the_four_methods_validity_and_a_table_per_layer(tiny_folder, tmp_path):
+def test_choice_writes_the_four_methods_validity_and_a_table_per_layer(
+    tiny_folder, tmp_path, capsys
+):
     out = tmp_path / "r.json"
     argv = ["choice", "--items", "sentiment", "--stance", "pessimistic", "--quick"]
     argv += ["--model", str(tiny_folder), "--layer", "-1", "--layers", "1,2", "--json", str(out)]
@@ -74,6 +76,21 @@ def test_choice_writes_the_four_methods_validity_and_a_table_per_layer(tiny_fold
     assert np.mean(np.subtract(p["sara"], p["unsteered"])) == pytest.approx(
         data["sara"]["mean"], abs=1e-3
     )
+    # the three measure forms, read from the same scores; each agrees with the per-item record
+    forms = data["forms"]
+    assert (
+        set(forms) == {"mean", "sum", "logodds"} and data["valid_by_form"]["mean"] == data["valid"]
+    )
+    assert forms["mean"]["sara"]["mean"] == data["sara"]["mean"]
+    lo = data["log_odds"]
+    assert np.mean(np.subtract(lo["actadd"], lo["unsteered"])) == pytest.approx(
+        forms["logodds"]["actadd"]["mean"], abs=1e-3
+    )
+    gaps = [abs(a - b) for a, b in data["tokens"]]
+    assert len(gaps) == 16 and forms["sum"]["n_matched"] == sum(g <= 1 for g in gaps)
+    assert all(set(row["forms"]) == set(forms) for row in data["by_layer"])
+    table = capsys.readouterr().out
+    assert "shift per measure form" in table and "logodds" in table
 
 
 def test_choice_strength_writes_json_figure_and_table(tiny_folder, tmp_path, monkeypatch):

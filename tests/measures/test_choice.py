@@ -1,17 +1,30 @@
-"""The forced-choice measure (sara_core.measures.choice), pinned against plain teacher forcing."""
+"""The forced-choice measure (sara_core.measures.choice) and its three forms
+(sara_core.measures.choice_forms), pinned against plain teacher forcing and formulas written out."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
 import torch
 
 from sara_core.measures.choice import (
+    AnswerScores,
     Condition,
+    answer_scores,
     other_pole,
     p_toward,
     paired_shift,
     quick_items,
+)
+from sara_core.measures.choice_forms import (
+    MIN_MATCHED,
+    all_forms,
+    form_shift,
+    forms_json,
+    matched,
+    sensitivity,
 )
 from sara_core.presets.choice import ChoiceBank, ChoiceItem, get_choice_bank
 from sara_core.steering.prepare import prepare_actadd, prepare_sara
@@ -162,3 +175,101 @@ def test_ranks_score_their_share_of_the_batches_and_all_get_the_whole_result():
             assert set(got) == set(alone)
             for name in alone:
                 np.testing.assert_array_equal(got[name], alone[name], err_msg=name)
+
+
+def test_answer_scores_are_the_hand_summed_loglikelihoods_and_token_counts(tiny_lm):
+    b = bank()
+    sara = prepare_sara(tiny_lm, ATTRACT, REPEL, layer=2, coeff=2.0)
+    act = prepare_actadd(tiny_lm, ATTRACT, REPEL, layer=1, coeff=6.0)
+    conds = [
+        Condition("unsteered"),
+        Condition("prompted", instruction=INSTRUCTION),
+        Condition("sara", (sara,)),
+        Condition("actadd", (act,)),
+    ]
+    got = answer_scores(tiny_lm, b.items, "yes", "no", conds, max_rows=3)
+    tok = tiny_lm.tokenizer
+    for name, steering, instruction in (
+        ("unsteered", None, None),
+        ("prompted", None, INSTRUCTION),
+        ("sara", sara, None),
+        ("actadd", act, None),
+    ):
+        sums, counts = [], []
+        for it in b.items:
+            prompt = chat_ids(tiny_lm, it.question, instruction)
+            row_s, row_n = [], []
+            for pole in ("yes", "no"):
+                option = tok(it.options[pole], add_special_tokens=False)["input_ids"]
+                row_s.append(mean_logprob(tiny_lm, prompt, option, steering) * len(option))
+                row_n.append(len(option))
+            sums.append(row_s)
+            counts.append(row_n)
+        np.testing.assert_allclose(got[name].sums, sums, atol=2e-4, err_msg=name)
+        np.testing.assert_array_equal(got[name].counts, counts, err_msg=name)
+        want_logodds = [s[0] - s[1] for s in sums]
+        np.testing.assert_allclose(got[name].log_odds(), want_logodds, atol=2e-4, err_msg=name)
+    # the bank's answers differ in length, so the sum and mean forms are not the same numbers
+    base = got["unsteered"]
+    assert np.abs(base.p_sum() - base.p_mean()).max() > 1e-3
+
+
+def scores(sums: list[list[float]], counts: list[list[int]]) -> AnswerScores:
+    return AnswerScores(np.array(sums, dtype=float), np.array(counts, dtype=float))
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def test_each_form_is_its_formula_written_out():
+    rng = np.random.default_rng(5)
+    n = 14
+    counts = [[int(rng.integers(3, 9)), int(rng.integers(3, 9))] for _ in range(n)]
+    counts[:MIN_MATCHED] = [[5, 5]] * 6 + [[6, 5]] * 4  # ten length-matched items, the rest not
+    counts[MIN_MATCHED:] = [[3, 8], [8, 3], [4, 6], [9, 4]]  # [4, 6]: 2 apart, not matched
+    base_s = [[float(rng.normal(-2, 1) * a), float(rng.normal(-2, 1) * b)] for a, b in counts]
+    meth_s = [[s[0] + float(rng.normal(0.5, 0.3)), s[1]] for s in base_s]
+    base, meth = scores(base_s, counts), scores(meth_s, counts)
+
+    def mean_p(s: list[float], c: list[int]) -> float:
+        return sigmoid(s[0] / c[0] - s[1] / c[1])
+
+    d_mean = [mean_p(m, c) - mean_p(b, c) for m, b, c in zip(meth_s, base_s, counts, strict=True)]
+    d_logodds = [(m[0] - m[1]) - (b[0] - b[1]) for m, b in zip(meth_s, base_s, strict=True)]
+    d_sum = [
+        sigmoid(m[0] - m[1]) - sigmoid(b[0] - b[1])
+        for m, b, c in zip(meth_s, base_s, counts, strict=True)
+        if abs(c[0] - c[1]) <= 1
+    ]
+    assert len(d_sum) == MIN_MATCHED
+    for form, want in (("mean", d_mean), ("logodds", d_logodds), ("sum", d_sum)):
+        got = form_shift(form, meth, base, n_boot=500, seed=2)
+        assert got is not None and got.n == len(want), form
+        assert got.mean == pytest.approx(float(np.mean(want)), abs=1e-12), form
+        # the same paired bootstrap as the mean form, on the form's own per-item differences
+        again = paired_shift(np.array(want), np.zeros(len(want)), n_boot=500, seed=2)
+        assert (got.low, got.high) == pytest.approx((again.low, again.high), abs=1e-12), form
+    assert matched(base).tolist() == [True] * MIN_MATCHED + [False] * 4
+
+
+def test_the_sum_form_needs_enough_length_matched_items():
+    counts = [[3, 8]] * 20 + [[4, 4]] * (MIN_MATCHED - 1)
+    s = scores([[-3.0, -9.0]] * len(counts), counts)
+    assert form_shift("sum", s, s) is None
+    assert form_shift("logodds", s, s) is not None
+    with pytest.raises(ValueError, match="unknown form"):
+        form_shift("median", s, s)
+
+
+def test_forms_json_and_sensitivity():
+    s = scores([[-3.0, -4.0]] * 12, [[4, 4]] * 12)
+    up = scores([[-2.0, -4.0]] * 12, [[4, 4]] * 12)
+    forms = all_forms({"unsteered": s, "m": up}, [("prompted", "m")], n_boot=100)
+    assert set(forms) == {"mean", "sum", "logodds"}
+    block = forms_json(forms, 12)
+    assert block["logodds"]["unit"] == "nats" and block["sum"]["n_matched"] == 12
+    assert block["logodds"]["prompted"]["mean"] == pytest.approx(1.0)
+    shift = paired_shift(np.array([0.2, 0.4, 0.3, 0.5]), np.zeros(4), n_boot=500)
+    assert sensitivity(shift) == pytest.approx(shift.low / (shift.high - shift.low))
+    assert math.isnan(sensitivity(None))
