@@ -84,13 +84,11 @@ class LeanModel:
         self.attn_cap = getattr(cfg, "attn_logit_softcapping", None) if self.four_norms else None
         self.final_cap = getattr(cfg, "final_logit_softcapping", None) if self.four_norms else None
         self.act = _ACTS[_act_name(cfg)]
-        embed: Any = inner.embed_tokens
-        # an int8 embedding looks its rows up itself (and applies its own embed_scale)
-        self.embed_int8 = embed if isinstance(embed, Int8Embedding) else None
-        self.embed = torch.empty(0) if self.embed_int8 is not None else embed.weight.detach()
-        self.dtype = torch.float32 if self.embed_int8 is not None else self.embed.dtype
-        scale = getattr(embed, "embed_scale", None)
-        self.embed_scale = None if scale is None else scale.to(self.dtype)
+        # the model's own embedding module looks rows up: float32 or int8, with Gemma's
+        # embed_scale where it has one, exactly as transformers' forward does
+        self.embed: nn.Module = inner.embed_tokens
+        int8_embed = isinstance(self.embed, Int8Embedding)
+        self.dtype = torch.float32 if int8_embed else self.embed.weight.dtype
         int8 = any(isinstance(m, Int8Linear) for m in model.modules())
         size = sum(p.numel() * p.element_size() for p in model.parameters())
         copy = not int8 and size <= COPY_LIMIT_BYTES
@@ -134,10 +132,8 @@ class LeanModel:
         return self._cos[positions], self._sin[positions]
 
     def embed_ids(self, ids: torch.Tensor) -> torch.Tensor:
-        if self.embed_int8 is not None:
-            return self.embed_int8(ids)
-        h = F.embedding(ids, self.embed)
-        return h if self.embed_scale is None else h * self.embed_scale
+        with torch.no_grad():  # as the detached weight it replaced: no graph, whoever calls
+            return self.embed(ids)
 
     def _norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """llama's ``w * (x * rsqrt)`` or gemma's ``(x * rsqrt) * (1 + w)`` (float32 models)."""
