@@ -78,24 +78,26 @@ def mean_logprob(lm, prompt: list[int], option: list[int], steering=None) -> flo
     return float(logp[torch.arange(len(option)), torch.tensor(option)].mean())
 
 
-def test_p_toward_equals_softmax_of_hand_computed_mean_loglikelihoods(tiny_lm):
-    b = bank()
-    act = prepare_actadd(tiny_lm, ATTRACT, REPEL, layer=1, coeff=6.0)
-    sara = prepare_sara(tiny_lm, ATTRACT, REPEL, layer=2, coeff=2.0)
-    conds = [
-        Condition("unsteered"),
-        Condition("prompted", instruction=INSTRUCTION),
-        Condition("actadd", (act,)),
-        Condition("sara", (sara,)),
-    ]
-    got = p_toward(tiny_lm, b.items, "yes", "no", conds, max_rows=3)
-    tok = tiny_lm.tokenizer
-    for cond, steering, instruction in (
+def four_conditions(lm):
+    """Unsteered, prompted, ActAdd and SARA, and for each (name, steering, instruction)."""
+    act = prepare_actadd(lm, ATTRACT, REPEL, layer=1, coeff=6.0)
+    sara = prepare_sara(lm, ATTRACT, REPEL, layer=2, coeff=2.0)
+    cases = [
         ("unsteered", None, None),
         ("prompted", None, INSTRUCTION),
         ("actadd", act, None),
         ("sara", sara, None),
-    ):
+    ]
+    conds = [Condition(name, () if s is None else (s,), instruction=ins) for name, s, ins in cases]
+    return conds, cases
+
+
+def test_p_toward_equals_softmax_of_hand_computed_mean_loglikelihoods(tiny_lm):
+    b = bank()
+    conds, cases = four_conditions(tiny_lm)
+    got = p_toward(tiny_lm, b.items, "yes", "no", conds, max_rows=3)
+    tok = tiny_lm.tokenizer
+    for cond, steering, instruction in cases:
         want = []
         for it in b.items:
             prompt = chat_ids(tiny_lm, it.question, instruction)
@@ -179,22 +181,10 @@ def test_ranks_score_their_share_of_the_batches_and_all_get_the_whole_result():
 
 def test_answer_scores_are_the_hand_summed_loglikelihoods_and_token_counts(tiny_lm):
     b = bank()
-    sara = prepare_sara(tiny_lm, ATTRACT, REPEL, layer=2, coeff=2.0)
-    act = prepare_actadd(tiny_lm, ATTRACT, REPEL, layer=1, coeff=6.0)
-    conds = [
-        Condition("unsteered"),
-        Condition("prompted", instruction=INSTRUCTION),
-        Condition("sara", (sara,)),
-        Condition("actadd", (act,)),
-    ]
+    conds, cases = four_conditions(tiny_lm)
     got = answer_scores(tiny_lm, b.items, "yes", "no", conds, max_rows=3)
     tok = tiny_lm.tokenizer
-    for name, steering, instruction in (
-        ("unsteered", None, None),
-        ("prompted", None, INSTRUCTION),
-        ("sara", sara, None),
-        ("actadd", act, None),
-    ):
+    for name, steering, instruction in cases:
         sums, counts = [], []
         for it in b.items:
             prompt = chat_ids(tiny_lm, it.question, instruction)
