@@ -150,7 +150,7 @@ def rater_agreement(gold: dict[str, Label], pred: dict[str, Label]) -> dict[str,
         "school_accuracy": sum(a == b for a, b in zip(gs, ps, strict=True)) / len(ids),
         "group_accuracy": sum(a == b for a, b in zip(gg, pg, strict=True)) / len(ids),
         "group_kappa": ci_json(kappa_interval(gg, pg)),
-        "school_kappa": round(cohen_kappa(gs, ps), 4),
+        "school_kappa": ci_json(kappa_interval(gs, ps)),
         "both_classified": {
             "n": len(both),
             "group_accuracy": (
@@ -210,14 +210,17 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"# Judge vs blind annotator ({result['n']} real answers)",
         "",
-        "| judge | school acc. | group acc. | group kappa [95% CI] | kappa, both classified "
-        "| Unclassifiable: precision / recall vs incoherent |",
-        "|---|---|---|---|---|---|",
+        "| judge | school acc. | school kappa [95% CI] | group acc. | group kappa [95% CI] "
+        "| kappa, both classified | Unclassifiable: precision / recall vs incoherent |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, r in rows:
         k, kb, d = r["group_kappa"], r["both_classified"], r["unclassifiable_vs_incoherent"]
+        ks = r["school_kappa"]
         lines.append(
-            f"| {name} | {_f(r['school_accuracy'], '.0%')} | {_f(r['group_accuracy'], '.0%')} "
+            f"| {name} | {_f(r['school_accuracy'], '.0%')} "
+            f"| {_f(ks['value'], '.2f')} [{_f(ks['low'], '.2f')}, {_f(ks['high'], '.2f')}] "
+            f"| {_f(r['group_accuracy'], '.0%')} "
             f"| {_f(k['value'], '.2f')} [{_f(k['low'], '.2f')}, {_f(k['high'], '.2f')}] "
             f"| {_f(kb['group_kappa']['value'], '.2f')} (n={kb['n']}) "
             f"| {_f(d['precision'], '.2f')} / {_f(d['recall'], '.2f')} |"

@@ -86,6 +86,11 @@ def test_score_on_synthetic_labels(tmp_path):
     # groups: gold U,U,U,U,A,A,A,A,X,X vs judge U,U,U,A,A,A,A,A,X,I -> p_o 0.8,
     # p_e = .4*.3 + .4*.5 + .2*.1 = 0.34 -> kappa = 0.46 / 0.66
     assert r["group_kappa"]["value"] == pytest.approx(round(0.46 / 0.66, 4))
+    # schools: gold AU x4, D x4, U x2 vs judge AU x3, D x5, U, Egoism -> p_o 0.8,
+    # p_e = .4*.3 + .4*.5 + .2*.1 = 0.34: the same kappa, now with its own interval
+    sk = r["school_kappa"]
+    assert sk["value"] == pytest.approx(round(0.46 / 0.66, 4))
+    assert sk["low"] <= sk["value"] <= sk["high"] and sk["low"] < sk["high"]
     det = r["unclassifiable_vs_incoherent"]
     assert (det["precision"], det["recall"]) == (1.0, 0.5)
     assert r["by_reason"] == {"loop": {"n": 1, "annotator_incoherent": 1}}
@@ -94,7 +99,7 @@ def test_score_on_synthetic_labels(tmp_path):
     old = r["old_judge"]
     assert old["group_accuracy"] == pytest.approx(0.4) and old["judge_unclassifiable"] == 0
     md = B.markdown(r)
-    assert "| new judge | 80% | 80% |" in md and "old judge" in md
+    assert "| new judge | 80% | 0.70 [" in md and "old judge" in md
     assert "loop 1 (1 incoherent to the annotator)" in md
 
 
