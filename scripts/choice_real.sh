@@ -2,6 +2,8 @@
 # The forced-choice runs of docs/evaluation/preregistration-real.md, one at a time, in its order.
 # Each run writes NAME.json (the result) and NAME.txt (the table, the wall time, the load).
 # Usage: scripts/choice_real.sh [RUN ...]   (default: the eight whole-bank runs)
+# RUN is MODEL-BANK, MODEL-BANK-strength (whole bank and --strength), MODEL-BANK-strength-quick
+# (16 items) or MODEL-BANK-layers (16 items, every 4th block); MODEL: embedded gemma qwen05 qwen15
 set -u
 OUT=docs/evaluation/choice/real
 PY=${PY:-python}
@@ -39,6 +41,8 @@ RUNS=("$@")
   embedded-moral gemma-sentiment gemma-moral qwen05-moral qwen15-moral)
 for r in "${RUNS[@]}"; do
   case $r in
+    *-strength-quick) m=${r%%-*}; b=${r#*-}; b=${b%-strength-quick}
+      run "$r" "$m" "$b" --quick --strength "$OUT/strength-quick-$m-$b" ;;
     *-strength) m=${r%%-*}; b=${r#*-}; b=${b%-strength}
       run "$r" "$m" "$b" --strength "$OUT/strength-$m-$b" ;;
     *-layers) m=${r%%-*}; b=${r#*-}; b=${b%-layers}

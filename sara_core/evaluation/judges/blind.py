@@ -23,7 +23,6 @@ from sara_core.evaluation.jsonl import read_jsonl, text_field
 from sara_core.evaluation.schools import GROUP_LABELS, SCHOOL_LABELS, UNCLASSIFIABLE, group_of
 from sara_core.evaluation.summary import ci_json
 from sara_core.measures.agreement import (
-    cohen_kappa,
     confusion_table,
     detection,
     kappa_interval,
