@@ -177,6 +177,20 @@ def layers_table(name: str, d: Json) -> list[str]:
     return lines
 
 
+def strength_section(path: Path) -> list[str]:
+    """A sweep's own table (``--strength``) under a heading naming its folder, with its figure;
+    a folder named strength-quick-* ran on the bank's 16 quick items."""
+    body = path.read_text(encoding="utf-8").splitlines()
+    title = body[0].lstrip("# ").strip() if body else path.stem
+    folder = path.parent.name
+    quick = " (16 items, --quick)" if folder.startswith("strength-quick-") else " (whole bank)"
+    lines = [f"#### {MODELS.get(folder.split('-')[-2], folder)}: {title}{quick}", ""]
+    png = path.with_suffix(".png")
+    if png.is_file():
+        lines += [f"![effect against cost]({png.relative_to(OUT.parent).as_posix()})", ""]
+    return [*lines, *body[1:]]
+
+
 def main() -> int:
     runs = {}
     for m in MODELS:
@@ -196,8 +210,11 @@ def main() -> int:
         "`scripts/choice_real_report.py` from `docs/evaluation/choice/real/` (one JSON and one "
         "text table per run). Whole banks, float32, the stance's attract sentence as the "
         "prompted instruction, each model's `presets/defaults.yaml` block and strengths; the "
-        "control is SARA at the same λ with the neutral passages. Runs one at a time on the "
-        "shared 2-core CPU under `nice -n 5` (the load average shows how shared).",
+        "control is SARA at the same λ with the neutral passages. On the shared 2-core CPU "
+        "under `nice -n 5` (the load average shows how shared): the first four runs one at a "
+        "time on two threads, the Gemma runs and the Qwens' moral bank two at a time on one "
+        "thread each; the 0.5B's moral run was paused 684 s of its wall time (each run's "
+        "`.txt` says how it ran; deviations.md).",
         "",
         "### Which measure form (decided on the two sentiment runs below only)",
         "",
@@ -228,6 +245,11 @@ def main() -> int:
         lines += ["", "### Per block (exploratory, 16 items)", ""]
         for path in extra:
             lines += [*layers_table(path.stem, json.loads(path.read_text())), ""]
+    sweeps = sorted(RUNS.glob("strength-*/strength-*.md"))
+    if sweeps:
+        lines += ["", "### Matched strength (exploratory)", ""]
+        for path in sweeps:
+            lines += [*strength_section(path), ""]
     reading = RUNS / "reading.md"
     if reading.is_file():
         lines += ["", *reading.read_text().splitlines()]

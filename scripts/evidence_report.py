@@ -2,7 +2,8 @@
 presets/validity/<model>.json, docs/evaluation/positive_control.json,
 docs/evaluation/choice/*.json, the run of the pre-print's experiment in docs/evaluation/
 (summary.json, results.csv, its own report.md), the real-weights section that
-scripts/choice_real_report.py writes (docs/evaluation/real-weights.md) and the notes in
+scripts/choice_real_report.py writes (docs/evaluation/real-weights.md), the judges and the
+pre-print's experiment on the 1.5B (docs/evaluation/real-experiment.md) and the notes in
 docs/evaluation/deviations.md (both appended as written).
 Run from the repo root:
     .venv/bin/python scripts/evidence_report.py
@@ -41,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         default=str(DOCS / "real-weights.md"),
         help="section 7, forced choice on real weights (scripts/choice_real_report.py)",
     )
+    ap.add_argument(
+        "--real-experiment",
+        default=str(DOCS / "real-experiment.md"),
+        help="section 8, the judges and the pre-print's experiment on real weights",
+    )
     args = ap.parse_args(argv)
     positive = DOCS / "positive_control.json"
     inp = load_inputs(DOCS / "choice", shipped_path(args.model), Path(args.rerun), positive)
@@ -55,11 +61,12 @@ def main(argv: list[str] | None = None) -> int:
         reduced.rerun_dir = os.path.relpath(args.reduced, out.parent)
         title = "## 6. The pre-print's experiment, rerun at one block (reduced)"
         extra = [*section_rerun(reduced, title), *extra]
-    real = Path(args.real)
-    if real.is_file():
-        n_notes = len(notes.read_text(encoding="utf-8").splitlines()) if notes.is_file() else 0
-        at = len(extra) - n_notes  # before the deviations notes
-        extra = [*extra[:at], *real.read_text(encoding="utf-8").splitlines(), "", *extra[at:]]
+    n_notes = len(notes.read_text(encoding="utf-8").splitlines()) if notes.is_file() else 0
+    for section in (Path(args.real), Path(args.real_experiment)):
+        if section.is_file():
+            at = len(extra) - n_notes  # before the deviations notes
+            text = section.read_text(encoding="utf-8").splitlines()
+            extra = [*extra[:at], *text, "", *extra[at:]]
     n = write_evidence_report(inp, out, extra)
     print(f"wrote {args.out} ({n} intervals)")
     return 0
