@@ -188,7 +188,10 @@ def strength_section(path: Path) -> list[str]:
     png = path.with_suffix(".png")
     if png.is_file():
         lines += [f"![effect against cost]({png.relative_to(OUT.parent).as_posix()})", ""]
-    return [*lines, *body[1:]]
+    rest = body[1:]
+    while rest and not rest[0].strip():
+        rest = rest[1:]
+    return [*lines, *rest]
 
 
 def main() -> int:
