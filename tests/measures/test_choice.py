@@ -78,6 +78,19 @@ def mean_logprob(lm, prompt: list[int], option: list[int], steering=None) -> flo
     return float(logp[torch.arange(len(option)), torch.tensor(option)].mean())
 
 
+def hand_scores(lm, b, steering, instruction):
+    """Per item and pole ("yes", "no"): the answer's mean token log-likelihood after the chat
+    prompt, from plain forward passes (:func:`mean_logprob`), and its token count: (n, 2) each."""
+    tok = lm.tokenizer
+    means, counts = [], []
+    for it in b.items:
+        prompt = chat_ids(lm, it.question, instruction)
+        options = [tok(it.options[p], add_special_tokens=False)["input_ids"] for p in ("yes", "no")]
+        means.append([mean_logprob(lm, prompt, o, steering) for o in options])
+        counts.append([len(o) for o in options])
+    return np.array(means), np.array(counts)
+
+
 def four_conditions(lm):
     """Unsteered, prompted, ActAdd and SARA, and for each (name, steering, instruction)."""
     act = prepare_actadd(lm, ATTRACT, REPEL, layer=1, coeff=6.0)
@@ -96,21 +109,9 @@ def test_p_toward_equals_softmax_of_hand_computed_mean_loglikelihoods(tiny_lm):
     b = bank()
     conds, cases = four_conditions(tiny_lm)
     got = p_toward(tiny_lm, b.items, "yes", "no", conds, max_rows=3)
-    tok = tiny_lm.tokenizer
     for cond, steering, instruction in cases:
-        want = []
-        for it in b.items:
-            prompt = chat_ids(tiny_lm, it.question, instruction)
-            m = [
-                mean_logprob(
-                    tiny_lm,
-                    prompt,
-                    tok(it.options[p], add_special_tokens=False)["input_ids"],
-                    steering,
-                )
-                for p in ("yes", "no")
-            ]
-            want.append(float(np.exp(m[0]) / (np.exp(m[0]) + np.exp(m[1]))))
+        m, _ = hand_scores(tiny_lm, b, steering, instruction)
+        want = np.exp(m[:, 0]) / (np.exp(m[:, 0]) + np.exp(m[:, 1]))
         np.testing.assert_allclose(got[cond], want, atol=1e-4, err_msg=cond)
     # the conditions really differ, so the check above compared four different things
     for cond in ("prompted", "actadd", "sara"):
@@ -183,18 +184,9 @@ def test_answer_scores_are_the_hand_summed_loglikelihoods_and_token_counts(tiny_
     b = bank()
     conds, cases = four_conditions(tiny_lm)
     got = answer_scores(tiny_lm, b.items, "yes", "no", conds, max_rows=3)
-    tok = tiny_lm.tokenizer
     for name, steering, instruction in cases:
-        sums, counts = [], []
-        for it in b.items:
-            prompt = chat_ids(tiny_lm, it.question, instruction)
-            row_s, row_n = [], []
-            for pole in ("yes", "no"):
-                option = tok(it.options[pole], add_special_tokens=False)["input_ids"]
-                row_s.append(mean_logprob(tiny_lm, prompt, option, steering) * len(option))
-                row_n.append(len(option))
-            sums.append(row_s)
-            counts.append(row_n)
+        means, counts = hand_scores(tiny_lm, b, steering, instruction)
+        sums = means * counts
         np.testing.assert_allclose(got[name].sums, sums, atol=2e-4, err_msg=name)
         np.testing.assert_array_equal(got[name].counts, counts, err_msg=name)
         want_logodds = [s[0] - s[1] for s in sums]
