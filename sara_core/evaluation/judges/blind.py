@@ -201,6 +201,11 @@ def _f(x: Any, fmt: str) -> str:
     return format(x, fmt) if isinstance(x, int | float) else "n/a"
 
 
+def _ci(k: dict[str, Any]) -> str:
+    """A kappa with its interval, as ci_json wrote it: "0.26 [0.16, 0.37]"."""
+    return f"{_f(k['value'], '.2f')} [{_f(k['low'], '.2f')}, {_f(k['high'], '.2f')}]"
+
+
 def markdown(result: dict[str, Any]) -> str:
     """A short table of the agreement, for agreement.md."""
     rows = [("new judge", result)]
@@ -214,13 +219,10 @@ def markdown(result: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for name, r in rows:
-        k, kb, d = r["group_kappa"], r["both_classified"], r["unclassifiable_vs_incoherent"]
-        ks = r["school_kappa"]
+        kb, d = r["both_classified"], r["unclassifiable_vs_incoherent"]
         lines.append(
-            f"| {name} | {_f(r['school_accuracy'], '.0%')} "
-            f"| {_f(ks['value'], '.2f')} [{_f(ks['low'], '.2f')}, {_f(ks['high'], '.2f')}] "
-            f"| {_f(r['group_accuracy'], '.0%')} "
-            f"| {_f(k['value'], '.2f')} [{_f(k['low'], '.2f')}, {_f(k['high'], '.2f')}] "
+            f"| {name} | {_f(r['school_accuracy'], '.0%')} | {_ci(r['school_kappa'])} "
+            f"| {_f(r['group_accuracy'], '.0%')} | {_ci(r['group_kappa'])} "
             f"| {_f(kb['group_kappa']['value'], '.2f')} (n={kb['n']}) "
             f"| {_f(d['precision'], '.2f')} / {_f(d['recall'], '.2f')} |"
         )
